@@ -1,0 +1,27 @@
+/** Durations as people write them: `500ms`, `5s`, `1m`, `300s`, `1h30m`, `7d`; a bare number means seconds. */
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
+
+/** Milliseconds, or undefined when `text` is not a duration. */
+export function parseDuration(text: string | number): number | undefined {
+  if (typeof text === 'number') return Number.isFinite(text) && text >= 0 ? Math.round(text * 1000) : undefined;
+  const s = text.trim();
+  if (s === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
+  PART.lastIndex = 0;
+  let total = 0;
+  let consumed = 0;
+  for (let m = PART.exec(s); m; m = PART.exec(s)) {
+    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    consumed = PART.lastIndex;
+  }
+  return consumed === s.length ? Math.round(total) : undefined;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${+(ms / 1000).toFixed(1)}s`;
+  if (ms < 3_600_000) return `${+(ms / 60_000).toFixed(1)}m`;
+  return `${+(ms / 3_600_000).toFixed(1)}h`;
+}

@@ -1,0 +1,55 @@
+/** What the tool needs from libvirt, and no more. Two backends implement it: virsh (now) and native (N-API). */
+
+export type DomainState =
+  | 'running'
+  | 'blocked'
+  | 'paused'
+  | 'shutdown'
+  | 'shutoff'
+  | 'crashed'
+  | 'pmsuspended'
+  | 'nostate'
+  | 'unknown';
+
+export interface DomainInfo {
+  name: string;
+  uuid?: string;
+  /** libvirt's id: set only for active (running/paused) domains. */
+  id?: number;
+  state: DomainState;
+}
+
+export type AddressSource = 'lease' | 'agent' | 'arp';
+export const ADDRESS_SOURCES: readonly AddressSource[] = ['lease', 'agent', 'arp'];
+
+export interface InterfaceAddress {
+  /** Interface name as libvirt reports it (e.g. vnet0, testnet0). */
+  interface: string;
+  mac?: string;
+  family: 'ipv4' | 'ipv6';
+  address: string;
+  prefix: number;
+}
+
+/** A libvirt failure in words a user can act on; `code` is libvirt's virErrorNumber when known. */
+export class LibvirtError extends Error {
+  override readonly name = 'LibvirtError';
+  constructor(
+    message: string,
+    readonly code?: number,
+    readonly kind: 'connect' | 'no-domain' | 'not-running' | 'other' = 'other',
+  ) {
+    super(message);
+  }
+}
+
+export interface LibvirtBackend {
+  /** 'virsh' or 'native', for verbose output. */
+  readonly kind: 'virsh' | 'native';
+  readonly uri: string;
+  /** All domains, active and inactive. Throws LibvirtError when libvirt is unreachable. */
+  listDomains(): Promise<DomainInfo[]>;
+  /** Addresses of a running domain from one source. Throws LibvirtError (kind 'not-running', 'no-domain', ...). */
+  interfaceAddresses(domain: string, source: AddressSource): Promise<InterfaceAddress[]>;
+  close(): Promise<void>;
+}
