@@ -1,0 +1,16 @@
+/** Errors a user can cause become one sentence on stderr and exit 3 (UNKNOWN), never a stack trace. */
+import { ConfigError } from '../config/errors.js';
+import { UsageError } from '../engine/fleet.js';
+import { LibvirtError } from '../inventory/types.js';
+import { TransportError } from '../transport/types.js';
+
+export const EXIT_UNKNOWN = 3;
+
+export function userMessage(err: unknown): string | undefined {
+  if (err instanceof ConfigError) return `invalid config:\n${err.message}`;
+  if (err instanceof UsageError || err instanceof LibvirtError || err instanceof TransportError) return err.message;
+  // oclif's own flag/argument parse errors carry an `oclif` exit field.
+  const e = err as { oclif?: { exit?: number }; message?: string };
+  if (e?.oclif && typeof e.message === 'string') return e.message.split('\n')[0];
+  return undefined;
+}

@@ -1,0 +1,76 @@
+import { Args, Command, Flags } from '@oclif/core';
+
+export default class HealthCheckCommand extends Command {
+  static override summary = 'Check whether VMs are really serving: run every configured check once.';
+  static override description = `Finds each VM in libvirt, resolves its address, runs the checks of .clonebox.yaml
+(command, script, disk and memory in the guest over one pooled SSH connection; http and tcp from the
+host, where "localhost" means the guest) and prints a report.
+
+Exit codes (Nagios): 0 healthy, 1 degraded, 2 unhealthy, 3 unknown (VM not evaluable, bad config,
+libvirt unreachable). A fleet exits with its worst VM: unhealthy > degraded > unknown > healthy.`;
+
+  static override examples = [
+    '<%= config.bin %> health check my-vm',
+    "<%= config.bin %> health check 'web-*' db-1 --probe api-health",
+    '<%= config.bin %> health check --all --json --concurrency 20',
+    '<%= config.bin %> health check --all --connect qemu+ssh://root@hv1/system',
+  ];
+
+  static override strict = false;
+  static override args = {
+    vms: Args.string({ description: 'VM names or globs (e.g. "web-*"); several allowed', required: false }),
+  };
+
+  static override flags = {
+    config: Flags.string({ char: 'c', description: 'config file', default: '.clonebox.yaml' }),
+    all: Flags.boolean({ char: 'a', description: 'check every libvirt domain' }),
+    probe: Flags.string({ char: 'p', description: 'run only this check (repeatable)', multiple: true }),
+    json: Flags.boolean({ description: 'print the report as JSON (docs/json-output.md)' }),
+    connect: Flags.string({ description: 'libvirt URI (default: libvirt.uri, $LIBVIRT_DEFAULT_URI, qemu:///system)' }),
+    concurrency: Flags.integer({ description: 'VMs checked at once', default: 10, min: 1, max: 1000 }),
+    'accept-new-host-keys': Flags.boolean({ description: 'record unknown SSH host keys on first contact (a changed key is still refused)' }),
+    'libvirt-backend': Flags.option({ options: ['auto', 'native', 'virsh'] as const, default: 'auto' as const, description: 'how to talk to libvirt' })(),
+    verbose: Flags.boolean({ char: 'v', description: 'say more: transports, libvirt backend, stack traces' }),
+  };
+
+  async run(): Promise<void> {
+    const { argv, flags } = await this.parse(HealthCheckCommand);
+    // Heavy modules load only when a check really runs, so --help and --version stay fast.
+    const { runCheck } = await import('../../cli/check.js');
+    const controller = new AbortController();
+    const stop = () => controller.abort(new Error('interrupted'));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      const { exitCode } = await runCheck(
+        {
+          vms: argv as string[],
+          config: flags.config,
+          all: flags.all,
+          ...(flags.probe ? { probe: flags.probe } : {}),
+          json: flags.json,
+          ...(flags.connect ? { connect: flags.connect } : {}),
+          concurrency: flags.concurrency,
+          verbose: flags.verbose,
+          acceptNewHostKeys: flags['accept-new-host-keys'],
+          libvirtBackend: flags['libvirt-backend'],
+        },
+        { stdout: process.stdout, stderr: process.stderr },
+        controller.signal,
+      );
+      process.exitCode = controller.signal.aborted ? 130 : exitCode;
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
+  }
+
+  protected override async catch(err: Error & { exitCode?: number }): Promise<void> {
+    const { userMessage, EXIT_UNKNOWN } = await import('../../cli/errors.js');
+    const message = userMessage(err);
+    const verbose = this.argv.includes('--verbose') || this.argv.includes('-v');
+    process.stderr.write(`clonebox: ${message ?? `unexpected error: ${err.message}${verbose ? '' : ' (run with --verbose for details)'}`}\n`);
+    if (verbose) process.stderr.write(`${err.stack ?? ''}\n`);
+    process.exitCode = EXIT_UNKNOWN;
+  }
+}

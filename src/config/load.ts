@@ -1,0 +1,221 @@
+/**
+ * Load `.clonebox.yaml`: parse with `yaml` (keeping positions), validate with the zod schema, and turn
+ * every problem into `file:line:column: key.path: what was expected` with a "did you mean" for typos.
+ */
+import { readFile } from 'node:fs/promises';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, didYouMean, formatPath, type ConfigProblem } from './errors.js';
+import {
+  CHECK_TYPES,
+  CloneboxConfig,
+  CommandCheck,
+  DiskCheck,
+  HttpCheck,
+  LibvirtSettings,
+  MemoryCheck,
+  ScriptCheck,
+  SshSettings,
+  TcpCheck,
+  VmSettings,
+} from './schema.js';
+
+export const DEFAULT_CONFIG_FILE = '.clonebox.yaml';
+
+const CHECK_KEYS: Record<string, readonly string[]> = {
+  http: Object.keys(HttpCheck.shape),
+  tcp: Object.keys(TcpCheck.shape),
+  command: Object.keys(CommandCheck.shape),
+  script: Object.keys(ScriptCheck.shape),
+  disk: Object.keys(DiskCheck.shape),
+  memory: Object.keys(MemoryCheck.shape),
+};
+const ALL_CHECK_KEYS = [...new Set(Object.values(CHECK_KEYS).flat())];
+
+/** Keys that are valid in the object at `path` (for "did you mean"). */
+function allowedKeys(path: readonly PropertyKey[], data: unknown): readonly string[] {
+  const last = path.at(-1);
+  const parent = path.at(-2);
+  if (path.length === 0) return Object.keys(CloneboxConfig.shape);
+  if (path.length === 1 && last === 'ssh') return Object.keys(SshSettings.shape);
+  if (path.length === 1 && last === 'libvirt') return Object.keys(LibvirtSettings.shape);
+  if (path.length === 2 && path[0] === 'vms') return Object.keys(VmSettings.shape);
+  if (path.length === 3 && path[0] === 'vms' && last === 'ssh') return Object.keys(SshSettings.shape);
+  if (typeof last === 'number' && parent === 'health_checks') {
+    const type = valueAt(data, [...path, 'type']);
+    return typeof type === 'string' && CHECK_KEYS[type] ? CHECK_KEYS[type] : ALL_CHECK_KEYS;
+  }
+  return [];
+}
+
+function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
+  let cur = data;
+  for (const part of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[part];
+  }
+  return cur;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/** The YAML node at a path; with `key`, the node of that key inside the map at `path`. */
+function nodeAt(doc: Document, path: readonly PropertyKey[], key?: string): Node | undefined {
+  let node: unknown = doc.contents;
+  let keyNode: Node | undefined;
+  const steps = key === undefined ? path : [...path, key];
+  for (const [i, part] of steps.entries()) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(part));
+      if (!pair) return (node as Node) ?? undefined;
+      keyNode = isScalar(pair.key) ? pair.key : undefined;
+      if (key !== undefined && i === steps.length - 1) return keyNode;
+      node = pair.value ?? keyNode;
+    } else if (isSeq(node) && typeof part === 'number') {
+      const item = node.items[part];
+      if (!item) return node as Node;
+      node = item;
+    } else {
+      return (node as Node | null) ?? keyNode;
+    }
+  }
+  return (node as Node | null) ?? keyNode;
+}
+
+function position(doc: Document, lines: LineCounter, path: readonly PropertyKey[], key?: string) {
+  const node = nodeAt(doc, path, key);
+  const offset = node?.range?.[0];
+  if (offset === undefined) return {};
+  const { line, col } = lines.linePos(offset);
+  return { line, column: col };
+}
+
+function problemFromIssue(
+  issue: z.core.$ZodIssue,
+  file: string,
+  doc: Document,
+  lines: LineCounter,
+  data: unknown,
+): ConfigProblem[] {
+  const path = issue.path;
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((key) => {
+        const hint = didYouMean(key, allowedKeys(path, data));
+        return {
+          file,
+          ...position(doc, lines, path, key),
+          path: formatPath([...path, key]),
+          message: `unknown key${hint ? `; did you mean "${hint}"?` : ''}${
+            hint ? '' : allowedKeys(path, data).length ? ` (allowed: ${allowedKeys(path, data).join(', ')})` : ''
+          }`,
+        };
+      });
+    case 'invalid_union':
+      if (issue.discriminator === 'type') {
+        const got = valueAt(data, path);
+        const hint = typeof got === 'string' ? didYouMean(got, CHECK_TYPES) : undefined;
+        return [
+          {
+            file,
+            ...position(doc, lines, path),
+            path: formatPath(path),
+            message:
+              got === undefined
+                ? `missing check type; expected one of ${CHECK_TYPES.join(', ')}`
+                : `unknown check type ${JSON.stringify(got)}; expected one of ${CHECK_TYPES.join(', ')}${hint ? ` (did you mean "${hint}"?)` : ''}`,
+          },
+        ];
+      }
+      break;
+    case 'invalid_type': {
+      const got = valueAt(data, path);
+      return [
+        {
+          file,
+          ...position(doc, lines, path),
+          path: formatPath(path),
+          message: got === undefined ? `required key is missing (expected ${issue.expected})` : `expected ${issue.expected}, got ${describe(got)}`,
+        },
+      ];
+    }
+    default:
+      break;
+  }
+  const got = valueAt(data, path);
+  const suffix = got !== undefined && typeof got !== 'object' && !issue.message.includes('got ') ? `, got ${describe(got)}` : '';
+  return [{ file, ...position(doc, lines, path), path: formatPath(path), message: `${issue.message}${suffix}` }];
+}
+
+function duplicateNames(config: CloneboxConfig, file: string, doc: Document, lines: LineCounter): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const lists: Array<{ prefix: PropertyKey[]; checks: { name: string }[] }> = [
+    { prefix: ['health_checks'], checks: config.health_checks },
+    ...Object.entries(config.vms).map(([vm, s]) => ({ prefix: ['vms', vm, 'health_checks'], checks: s.health_checks })),
+  ];
+  for (const { prefix, checks } of lists) {
+    const seen = new Map<string, number>();
+    checks.forEach((c, i) => {
+      const first = seen.get(c.name);
+      if (first !== undefined) {
+        const at = [...prefix, i, 'name'];
+        problems.push({
+          file,
+          ...position(doc, lines, at),
+          path: formatPath(at),
+          message: `duplicate check name ${JSON.stringify(c.name)} (first used at ${formatPath([...prefix, first])}); names must be unique`,
+        });
+      } else seen.set(c.name, i);
+    });
+  }
+  return problems;
+}
+
+/** Parse config text. Throws ConfigError with every problem found. */
+export function parseConfig(text: string, file: string): CloneboxConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.slice(0, 5).map((e) => {
+        const { line, col } = lines.linePos(e.pos[0]);
+        return { file, line, column: col, path: '', message: `not valid YAML: ${e.message.split('\n')[0]}` };
+      }),
+    );
+  }
+  const data: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  if (typeof data !== 'object' || Array.isArray(data) || data === null) {
+    throw new ConfigError([{ file, line: 1, column: 1, path: '', message: `expected a mapping with a health_checks: list, got ${describe(data)}` }]);
+  }
+  const result = CloneboxConfig.safeParse(data);
+  if (!result.success) {
+    const problems = result.error.issues.flatMap((issue) => problemFromIssue(issue, file, doc, lines, data));
+    problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+    throw new ConfigError(problems);
+  }
+  const dups = duplicateNames(result.data, file, doc, lines);
+  if (dups.length) throw new ConfigError(dups);
+  return result.data;
+}
+
+/** Read and parse a config file. A missing file is a ConfigError that says what to do. */
+export async function loadConfig(file: string): Promise<CloneboxConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const message =
+      code === 'ENOENT'
+        ? `config file not found; create ${DEFAULT_CONFIG_FILE} with a health_checks: list (see docs/configuration.md) or pass --config FILE`
+        : `cannot read config file: ${(err as Error).message}`;
+    throw new ConfigError([{ file, path: '', message }]);
+  }
+  return parseConfig(text, file);
+}

@@ -1,0 +1,64 @@
+import { countStatuses, type CheckResult, type FleetReport, type HealthStatus, type VMHealthReport } from '../report.js';
+
+/**
+ * A VM's overall status from its checks:
+ *   a critical check UNHEALTHY → UNHEALTHY; any other UNHEALTHY, or any DEGRADED → DEGRADED;
+ *   else any UNKNOWN → UNKNOWN (we could not look, so we do not claim HEALTHY); else HEALTHY.
+ * No checks at all is UNKNOWN.
+ */
+export function overallStatus(checks: readonly Pick<CheckResult, 'status' | 'critical'>[]): HealthStatus {
+  if (checks.length === 0) return 'UNKNOWN';
+  if (checks.some((c) => c.status === 'UNHEALTHY' && c.critical)) return 'UNHEALTHY';
+  if (checks.some((c) => c.status === 'UNHEALTHY' || c.status === 'DEGRADED')) return 'DEGRADED';
+  if (checks.some((c) => c.status === 'UNKNOWN')) return 'UNKNOWN';
+  return 'HEALTHY';
+}
+
+/** Severity for choosing a fleet's status: a known failure outranks not knowing (as check_multi does). */
+const SEVERITY: Record<HealthStatus, number> = { HEALTHY: 0, UNKNOWN: 1, DEGRADED: 2, UNHEALTHY: 3 };
+
+export function worstStatus(statuses: Iterable<HealthStatus>): HealthStatus {
+  let worst: HealthStatus = 'HEALTHY';
+  let any = false;
+  for (const s of statuses) {
+    any = true;
+    if (SEVERITY[s] > SEVERITY[worst]) worst = s;
+  }
+  return any ? worst : 'UNKNOWN';
+}
+
+export function buildVmReport(
+  base: Pick<VMHealthReport, 'vm_name' | 'timestamp' | 'duration_ms'> & Partial<Pick<VMHealthReport, 'address' | 'domain_state' | 'reason'>>,
+  checks: CheckResult[],
+): VMHealthReport {
+  const counts = countStatuses(checks.map((c) => c.status));
+  const overall = base.reason ? 'UNKNOWN' : overallStatus(checks);
+  return {
+    vm_name: base.vm_name,
+    overall_status: overall,
+    ...(base.reason ? { reason: base.reason } : checks.length === 0 ? { reason: 'no health checks are configured for this VM' } : {}),
+    ...(base.address ? { address: base.address } : {}),
+    ...(base.domain_state ? { domain_state: base.domain_state } : {}),
+    timestamp: base.timestamp,
+    duration_ms: base.duration_ms,
+    checks,
+    counts,
+    total_checks: counts.total,
+    healthy_checks: counts.healthy,
+    unhealthy_checks: counts.unhealthy,
+  };
+}
+
+export function buildFleetReport(reports: VMHealthReport[], startedAt: Date, durationMs: number): FleetReport {
+  return {
+    summary: {
+      schema_version: 1,
+      overall_status: worstStatus(reports.map((r) => r.overall_status)),
+      timestamp: startedAt.toISOString(),
+      duration_ms: durationMs,
+      vms: countStatuses(reports.map((r) => r.overall_status)),
+      checks: countStatuses(reports.flatMap((r) => r.checks.map((c) => c.status))),
+    },
+    reports,
+  };
+}

@@ -1,0 +1,135 @@
+/** Run every check of one VM: guest probes over its pooled SSH connection, host probes from here. */
+import { connect as netConnect, type Socket } from 'node:net';
+import type { ResolvedVm } from '../config/resolve.js';
+import type { HealthCheck } from '../config/schema.js';
+import { formatDuration } from '../config/duration.js';
+import type { VmTarget } from '../inventory/discover.js';
+import { isGuestLocal, probeFor, transportOf } from '../probes/registry.js';
+import type { ProbeOutcome, ProbeTarget } from '../probes/types.js';
+import type { CheckResult, VMHealthReport } from '../report.js';
+import type { SshPool } from '../transport/ssh-pool.js';
+import { TransportError, type GuestSession } from '../transport/types.js';
+import { buildVmReport } from './aggregate.js';
+
+/** How long past its own timeout a probe may take before the engine gives up on it. */
+export const DEADLINE_MARGIN_MS = 1000;
+
+/** Dial host:port from the hypervisor, honouring the signal. */
+export function dial(host: string, port: number, signal: AbortSignal): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const socket = netConnect({ host, port });
+    const onAbort = () => {
+      socket.destroy();
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', () => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(err);
+    });
+  });
+}
+
+/** `{{address}}` in a check's url or host stands for the VM's address (for probes from the host). */
+export function expandPlaceholders(check: HealthCheck, address: string): HealthCheck {
+  const forUrl = address.includes(':') ? `[${address}]` : address;
+  if (check.type === 'http' && check.url.includes('{{address}}')) return { ...check, url: check.url.replaceAll('{{address}}', forUrl) };
+  if (check.type === 'tcp' && check.host.includes('{{address}}')) return { ...check, host: check.host.replaceAll('{{address}}', address) };
+  return check;
+}
+
+export function makeProbeTarget(vm: string, address: string, session: () => GuestSession): ProbeTarget {
+  return {
+    vm,
+    address,
+    exec: (command, options) => session().exec(command, options),
+    connect: async (host, port, signal) =>
+      isGuestLocal(host)
+        ? { socket: await session().forward(host, port, signal), via: 'ssh-tunnel' }
+        : { socket: await dial(host, port, signal), via: 'host' },
+  };
+}
+
+function result(check: HealthCheck, startedAt: Date, durationMs: number, outcome: ProbeOutcome): CheckResult {
+  return {
+    name: check.name,
+    type: check.type,
+    status: outcome.status,
+    timestamp: startedAt.toISOString(),
+    duration_ms: Math.round(durationMs * 10) / 10,
+    message: outcome.message,
+    critical: check.critical,
+    transport: outcome.transport ?? transportOf(check),
+    details: outcome.details ?? {},
+  };
+}
+
+/** Run one check with its own deadline; whatever the probe does, this returns within timeout + margin. */
+export async function runCheck(check: HealthCheck, target: ProbeTarget, parent: AbortSignal): Promise<CheckResult> {
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const signal = AbortSignal.any([parent, AbortSignal.timeout(check.timeout)]);
+  let timer: NodeJS.Timeout | undefined;
+  const backstop = new Promise<ProbeOutcome>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ status: 'UNHEALTHY', message: `no result within ${formatDuration(check.timeout)} (probe did not stop in time)`, details: { timed_out: true } }),
+      check.timeout + DEADLINE_MARGIN_MS,
+    );
+  });
+  let outcome: ProbeOutcome;
+  try {
+    outcome = await Promise.race([probeFor(check)(check, target, signal), backstop]);
+  } catch (err) {
+    outcome =
+      err instanceof TransportError
+        ? { status: 'UNKNOWN', message: err.message, details: { transport_error: err.kind } }
+        : { status: 'UNKNOWN', message: `probe failed unexpectedly: ${(err as Error).message}` };
+  } finally {
+    clearTimeout(timer);
+  }
+  if (parent.aborted && outcome.status !== 'HEALTHY') outcome = { status: 'UNKNOWN', message: 'cancelled before it finished' };
+  return result(check, startedAt, performance.now() - t0, outcome);
+}
+
+export interface CheckVmContext {
+  pool: SshPool;
+  signal: AbortSignal;
+}
+
+export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmContext): Promise<VMHealthReport> {
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const base = {
+    vm_name: vm.name,
+    timestamp: startedAt.toISOString(),
+    ...(target.address ? { address: target.address } : {}),
+    ...(target.state ? { domain_state: target.state } : {}),
+  };
+  if (target.unavailable || !target.address) {
+    const reason = target.unavailable ?? 'no address';
+    const checks = vm.checks.map((c) => result(c, startedAt, 0, { status: 'UNKNOWN', message: `not run: ${reason}`, transport: 'none' }));
+    return buildVmReport({ ...base, reason, duration_ms: 0 }, checks);
+  }
+  const address = target.address;
+  let session: GuestSession | undefined;
+  const probeTarget = makeProbeTarget(vm.name, address, () =>
+    (session ??= ctx.pool.session({
+      vm: vm.name,
+      host: address,
+      port: vm.ssh.port,
+      user: vm.ssh.user,
+      ...(vm.ssh.identityFile ? { identityFile: vm.ssh.identityFile } : {}),
+      knownHostsFile: vm.ssh.knownHostsFile,
+      hostKeyPolicy: vm.ssh.hostKeyPolicy,
+      connectTimeoutMs: vm.ssh.connectTimeoutMs,
+      maxSessions: vm.ssh.maxSessions,
+    })),
+  );
+  const checks = await Promise.all(vm.checks.map((c) => runCheck(expandPlaceholders(c, address), probeTarget, ctx.signal)));
+  return buildVmReport({ ...base, duration_ms: Math.round(performance.now() - t0) }, checks);
+}

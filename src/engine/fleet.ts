@@ -1,0 +1,86 @@
+/** One round over a fleet: discover, then check each VM (bounded by p-limit), then summarise. */
+import pLimit from 'p-limit';
+import { didYouMean } from '../config/errors.js';
+import { addressSources, resolveVm, type ResolvedVm } from '../config/resolve.js';
+import type { CloneboxConfig } from '../config/schema.js';
+import { discover, type VmTarget } from '../inventory/discover.js';
+import type { LibvirtBackend } from '../inventory/types.js';
+import type { FleetReport, VMHealthReport } from '../report.js';
+import type { SshPool } from '../transport/ssh-pool.js';
+import { buildFleetReport } from './aggregate.js';
+import { checkVm } from './check-vm.js';
+
+/** A mistake in how the tool was called (not a VM's health): one sentence, exit 3 at the CLI. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export interface FleetRunOptions {
+  config: CloneboxConfig;
+  /** VM names and globs. */
+  selectors: readonly string[];
+  all: boolean;
+  /** Only these checks (by name). */
+  probes?: readonly string[];
+  concurrency: number;
+  /** Opened on first need: a run whose VMs all have address overrides never touches libvirt. */
+  backend: () => Promise<LibvirtBackend>;
+  pool: SshPool;
+  signal?: AbortSignal;
+  acceptNewHostKeys?: boolean;
+}
+
+/** The VMs to look at when none are named: those the config lists under `vms:`. */
+function defaultSelectors(config: CloneboxConfig): string[] {
+  return Object.keys(config.vms);
+}
+
+export function filterProbes(vms: ResolvedVm[], probes: readonly string[] | undefined): ResolvedVm[] {
+  if (!probes || probes.length === 0) return vms;
+  const known = new Set(vms.flatMap((v) => v.checks.map((c) => c.name)));
+  for (const p of probes) {
+    if (!known.has(p)) {
+      const hint = didYouMean(p, known);
+      throw new UsageError(
+        `no check named "${p}" in the config${hint ? `; did you mean "${hint}"?` : known.size ? ` (checks: ${[...known].join(', ')})` : ''}`,
+      );
+    }
+  }
+  const wanted = new Set(probes);
+  return vms.map((v) => ({ ...v, checks: v.checks.filter((c) => wanted.has(c.name)) }));
+}
+
+export async function resolveTargets(opts: FleetRunOptions): Promise<VmTarget[]> {
+  const selectors = opts.selectors.length || opts.all ? opts.selectors : defaultSelectors(opts.config);
+  if (selectors.length === 0 && !opts.all) {
+    throw new UsageError('name the VMs to check (names or globs such as "web-*"), or pass --all');
+  }
+  const overrides = new Map(
+    Object.entries(opts.config.vms).flatMap(([name, s]) => (s.address ? [[name, s.address] as const] : [])),
+  );
+  return discover(opts.backend, {
+    selectors,
+    all: opts.all,
+    sources: addressSources(opts.config),
+    ...(opts.config.libvirt.address_family ? { family: opts.config.libvirt.address_family } : {}),
+    overrides,
+    concurrency: opts.concurrency,
+  });
+}
+
+export async function checkFleet(opts: FleetRunOptions): Promise<FleetReport> {
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const targets = await resolveTargets(opts);
+  const vms = filterProbes(
+    targets.map((t) => resolveVm(opts.config, t.name, { acceptNewHostKeys: opts.acceptNewHostKeys ?? false })),
+    opts.probes,
+  );
+  const limit = pLimit(Math.max(1, opts.concurrency));
+  const signal = opts.signal ?? new AbortController().signal;
+  const reports: VMHealthReport[] = await Promise.all(
+    targets.map((t, i) => limit(() => checkVm(vms[i]!, t, { pool: opts.pool, signal }))),
+  );
+  reports.sort((a, b) => a.vm_name.localeCompare(b.vm_name));
+  return buildFleetReport(reports, startedAt, Math.round(performance.now() - t0));
+}

@@ -1,0 +1,159 @@
+/**
+ * From VM names, globs or --all to targets: which VMs, in what state, at which address.
+ * A VM that cannot be evaluated (shut off, paused, unknown, no address yet, libvirt unreachable)
+ * gets `unavailable` with the reason; its report will be UNKNOWN and no probe runs.
+ */
+import pLimit from 'p-limit';
+import { didYouMean } from '../config/errors.js';
+import { LibvirtError, type AddressSource, type DomainInfo, type DomainState, type InterfaceAddress, type LibvirtBackend } from './types.js';
+
+export interface VmTarget {
+  name: string;
+  state?: DomainState;
+  address?: string;
+  /** Where the address came from: a libvirt source, or `config` for an override. */
+  addressSource?: AddressSource | 'config';
+  /** Why this VM cannot be evaluated. */
+  unavailable?: string;
+}
+
+export interface DiscoverOptions {
+  selectors: readonly string[];
+  all: boolean;
+  sources: readonly AddressSource[];
+  family?: 'ipv4' | 'ipv6';
+  /** VM name → address from config: libvirt is not asked for these. */
+  overrides: ReadonlyMap<string, string>;
+  /** Address lookups at once (each may be a virsh process). */
+  concurrency?: number;
+}
+
+export function isGlob(s: string): boolean {
+  return /[*?[]/.test(s);
+}
+
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*') re += '.*';
+    else if (c === '?') re += '.';
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 1);
+      if (end < 0) re += '\\[';
+      else {
+        re += `[${glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
+        i = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\/]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+const NOT_RUNNING: Partial<Record<DomainState, string>> = {
+  shutoff: 'the VM is shut off',
+  paused: 'the VM is paused',
+  shutdown: 'the VM is shutting down',
+  crashed: 'the VM has crashed',
+  pmsuspended: 'the VM is suspended by guest power management',
+  nostate: 'libvirt reports no state for the VM',
+};
+
+function isUsable(a: InterfaceAddress): boolean {
+  if (a.family === 'ipv4') return !a.address.startsWith('169.254.') && !/^0\./.test(a.address);
+  return !/^fe[89ab]/i.test(a.address) && a.address !== '::1';
+}
+
+/** Pick one address: the preferred family first, then whatever is usable, in libvirt's order. */
+export function chooseAddress(addrs: readonly InterfaceAddress[], family: 'ipv4' | 'ipv6' = 'ipv4'): string | undefined {
+  const usable = addrs.filter(isUsable);
+  return (usable.find((a) => a.family === family) ?? usable[0])?.address;
+}
+
+/** Ask each source in order; the first usable address wins. */
+export async function resolveAddress(
+  backend: LibvirtBackend,
+  name: string,
+  sources: readonly AddressSource[],
+  family?: 'ipv4' | 'ipv6',
+): Promise<{ address?: string; source?: AddressSource; tried: string[] }> {
+  const tried: string[] = [];
+  for (const source of sources) {
+    try {
+      const addrs = await backend.interfaceAddresses(name, source);
+      const address = chooseAddress(addrs, family);
+      if (address) return { address, source, tried };
+      tried.push(`${source}: none`);
+    } catch (err) {
+      if (err instanceof LibvirtError && (err.kind === 'connect' || err.kind === 'no-domain' || err.kind === 'not-running')) throw err;
+      tried.push(`${source}: ${(err as Error).message}`);
+    }
+  }
+  return { tried };
+}
+
+function selectNames(domains: readonly DomainInfo[], opts: DiscoverOptions): { names: string[]; missing: VmTarget[] } {
+  const known = new Set(domains.map((d) => d.name));
+  const names: string[] = [];
+  const missing: VmTarget[] = [];
+  const add = (n: string) => (names.includes(n) ? undefined : names.push(n));
+  if (opts.all) for (const d of domains) add(d.name);
+  for (const sel of opts.selectors) {
+    if (isGlob(sel)) {
+      const re = globToRegExp(sel);
+      const hits = domains.filter((d) => re.test(d.name));
+      if (hits.length === 0) missing.push({ name: sel, unavailable: `no libvirt domain matches "${sel}"` });
+      for (const d of hits) add(d.name);
+    } else if (known.has(sel) || opts.overrides.has(sel)) add(sel);
+    else {
+      const hint = didYouMean(sel, known);
+      missing.push({ name: sel, unavailable: `libvirt has no domain named "${sel}"${hint ? `; did you mean "${hint}"?` : ''}` });
+    }
+  }
+  return { names, missing };
+}
+
+/**
+ * Resolve the targets. Throws LibvirtError only when libvirt is unreachable and there is nothing
+ * else to go on (no explicit names); otherwise that failure becomes each VM's reason.
+ */
+export async function discover(backend: () => Promise<LibvirtBackend>, opts: DiscoverOptions): Promise<VmTarget[]> {
+  const explicit = opts.selectors.filter((s) => !isGlob(s));
+  const onlyOverrides = !opts.all && opts.selectors.length > 0 && explicit.length === opts.selectors.length && explicit.every((n) => opts.overrides.has(n));
+  if (onlyOverrides) {
+    return explicit.map((name) => ({ name, address: opts.overrides.get(name)!, addressSource: 'config' as const }));
+  }
+  let lv: LibvirtBackend;
+  let domains: DomainInfo[];
+  try {
+    lv = await backend();
+    domains = await lv.listDomains();
+  } catch (err) {
+    if (!(err instanceof LibvirtError) || opts.all || explicit.length < opts.selectors.length) throw err;
+    // Named VMs: each gets the reason, overrides still run.
+    return explicit.map((name) =>
+      opts.overrides.has(name) ? { name, address: opts.overrides.get(name)!, addressSource: 'config' as const } : { name, unavailable: err.message },
+    );
+  }
+  const { names, missing } = selectNames(domains, opts);
+  const byName = new Map(domains.map((d) => [d.name, d]));
+  const limit = pLimit(opts.concurrency ?? 8);
+  const resolved = await Promise.all(
+    names.map((name) => limit(async (): Promise<VmTarget> => {
+      const override = opts.overrides.get(name);
+      const domain = byName.get(name);
+      if (override) return { name, address: override, addressSource: 'config', ...(domain ? { state: domain.state } : {}) };
+      if (!domain) return { name, unavailable: `libvirt has no domain named "${name}"` };
+      const why = NOT_RUNNING[domain.state];
+      if (why) return { name, state: domain.state, unavailable: why };
+      try {
+        const r = await resolveAddress(lv, name, opts.sources, opts.family);
+        if (r.address) return { name, state: domain.state, address: r.address, addressSource: r.source! };
+        return { name, state: domain.state, unavailable: `no address yet (tried ${r.tried.join('; ')})` };
+      } catch (err) {
+        return { name, state: domain.state, unavailable: (err as Error).message };
+      }
+    })),
+  );
+  return [...resolved, ...missing];
+}

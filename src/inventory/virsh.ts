@@ -1,0 +1,109 @@
+/**
+ * The libvirt backend that shells out to `virsh`: the fallback where the native binding cannot be
+ * built. One `virsh` call costs ~13 ms here (LAB-NOTES.md), so it is fine for a handful of VMs.
+ */
+import { execFile } from 'node:child_process';
+import { LibvirtError, type AddressSource, type DomainInfo, type DomainState, type InterfaceAddress, type LibvirtBackend } from './types.js';
+
+const VIRSH_STATES: Record<string, DomainState> = {
+  running: 'running',
+  idle: 'blocked',
+  paused: 'paused',
+  'in shutdown': 'shutdown',
+  'shut off': 'shutoff',
+  crashed: 'crashed',
+  pmsuspended: 'pmsuspended',
+  'no state': 'nostate',
+};
+
+interface VirshResult {
+  stdout: string;
+  stderr: string;
+}
+
+/** Parse `virsh -q list --all` (`Id Name State`, `-` as id for inactive domains). */
+export function parseVirshList(text: string): DomainInfo[] {
+  const domains: DomainInfo[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*(\d+|-)\s+(\S+)\s+(.+?)\s*$/.exec(line);
+    if (!m) continue;
+    const [, id, name, state] = m as unknown as [string, string, string, string];
+    domains.push({ name, state: VIRSH_STATES[state] ?? 'unknown', ...(id === '-' ? {} : { id: Number(id) }) });
+  }
+  return domains;
+}
+
+/** Parse `virsh -q domifaddr DOM --full`: `name mac ipv4|ipv6 addr/prefix`, one line per address. */
+export function parseDomifaddr(text: string): InterfaceAddress[] {
+  const out: InterfaceAddress[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*(\S+)\s+(\S+)\s+(ipv4|ipv6)\s+(\S+?)\/(\d+)\s*$/.exec(line);
+    if (!m) continue;
+    const [, iface, mac, family, address, prefix] = m as unknown as [string, string, string, 'ipv4' | 'ipv6', string, string];
+    out.push({ interface: iface, ...(mac === '-' ? {} : { mac }), family, address, prefix: Number(prefix) });
+  }
+  return out;
+}
+
+/** Turn virsh's stderr into one sentence and a kind the engine can act on. */
+export function virshError(uri: string, stderr: string, domain?: string): LibvirtError {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.replace(/^error:\s*/, '').trim())
+    .filter((l) => l && !l.startsWith('I/O warning'));
+  const detail = lines.filter((l) => !/^failed to (connect to the hypervisor|get domain)/.test(l)).join('; ') || lines.join('; ');
+  if (lines.some((l) => l.startsWith('failed to connect to the hypervisor'))) {
+    return new LibvirtError(
+      `cannot connect to libvirt at ${uri}: ${detail}. Is libvirtd running and may this user open its socket? Check --connect or libvirt.uri.`,
+      undefined,
+      'connect',
+    );
+  }
+  if (domain && lines.some((l) => l.startsWith('failed to get domain') || /Domain not found/i.test(l))) {
+    return new LibvirtError(`libvirt at ${uri} has no domain named "${domain}"`, 42, 'no-domain');
+  }
+  if (/domain is not running/i.test(detail)) return new LibvirtError(`domain "${domain}" is not running`, 55, 'not-running');
+  return new LibvirtError(`virsh failed${domain ? ` for domain "${domain}"` : ''}: ${detail || 'no message'}`);
+}
+
+export class VirshBackend implements LibvirtBackend {
+  readonly kind = 'virsh' as const;
+  constructor(
+    readonly uri: string,
+    private readonly virsh = 'virsh',
+    private readonly timeoutMs = 15_000,
+  ) {}
+
+  private run(args: string[], readOnly: boolean, domain?: string): Promise<VirshResult> {
+    const argv = ['-c', this.uri, ...(readOnly ? ['-r'] : []), '-q', ...args];
+    return new Promise((resolve, reject) => {
+      execFile(
+        this.virsh,
+        argv,
+        { timeout: this.timeoutMs, env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 16 * 1024 * 1024 },
+        (err, stdout, stderr) => {
+          if (!err) return resolve({ stdout, stderr });
+          const e = err as NodeJS.ErrnoException & { killed?: boolean };
+          if (e.code === 'ENOENT') {
+            return reject(new LibvirtError('virsh is not installed; install libvirt-clients (apt-get install libvirt-clients)', undefined, 'connect'));
+          }
+          if (e.killed) return reject(new LibvirtError(`virsh did not answer within ${this.timeoutMs / 1000}s (uri ${this.uri})`, undefined, 'connect'));
+          reject(virshError(this.uri, stderr, domain));
+        },
+      );
+    });
+  }
+
+  async listDomains(): Promise<DomainInfo[]> {
+    const { stdout } = await this.run(['list', '--all'], true);
+    return parseVirshList(stdout);
+  }
+
+  async interfaceAddresses(domain: string, source: AddressSource): Promise<InterfaceAddress[]> {
+    // The agent source needs a read-write connection; the others work read-only.
+    const { stdout } = await this.run(['domifaddr', domain, '--full', '--source', source], source !== 'agent', domain);
+    return parseDomifaddr(stdout);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,48 @@
+/** `type` → probe. Adding a probe type: one file, one schema entry, one line here, one test. */
+import type { HealthCheck } from '../config/schema.js';
+import type { ProbeTransport } from '../report.js';
+import { commandProbe } from './command.js';
+import { diskProbe } from './disk.js';
+import { httpProbe } from './http.js';
+import { memoryProbe } from './memory.js';
+import { scriptProbe } from './script.js';
+import { tcpProbe } from './tcp.js';
+import type { Probe } from './types.js';
+
+type ProbeFor = { [K in HealthCheck['type']]: Probe<Extract<HealthCheck, { type: K }>> };
+
+export const PROBES: ProbeFor = {
+  http: httpProbe,
+  tcp: tcpProbe,
+  command: commandProbe,
+  script: scriptProbe,
+  disk: diskProbe,
+  memory: memoryProbe,
+};
+
+export function probeFor<C extends HealthCheck>(check: C): Probe<C> {
+  return PROBES[check.type] as unknown as Probe<C>;
+}
+
+/** `localhost` in a check means the guest, never the hypervisor. */
+export function isGuestLocal(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  return h === 'localhost' || h === '::1' || h === '127.0.0.1' || h.endsWith('.localhost');
+}
+
+/** The way a check reaches its target, known before it runs. */
+export function transportOf(check: HealthCheck): ProbeTransport {
+  switch (check.type) {
+    case 'http':
+      return isGuestLocal(new URL(check.url).hostname) ? 'ssh-tunnel' : 'host';
+    case 'tcp':
+      return isGuestLocal(check.host) ? 'ssh-tunnel' : 'host';
+    default:
+      return 'ssh';
+  }
+}
+
+/** Does this check need the guest's SSH connection? */
+export function needsGuest(check: HealthCheck): boolean {
+  return transportOf(check) !== 'host';
+}
