@@ -23,6 +23,13 @@ else
   say "npm packages up to date"
 fi
 
+# The in-process libvirt binding (npm ci builds it through the install script; a clone whose
+# node_modules were already current may not have it yet). Without it, clonebox falls back to virsh.
+if [ ! -f native/build/Release/clonebox_libvirt.node ]; then
+  say "building the native libvirt binding"
+  sh native/build.sh || say "native libvirt binding not built; clonebox will use virsh"
+fi
+
 # Rebuild when any source is newer than the build.
 if [ ! -f dist/.built ] || [ -n "$(find src package.json tsconfig.json tsconfig.build.json -newer dist/.built -print -quit)" ]; then
   say "building (tsc, oclif manifest)"

@@ -3,6 +3,7 @@
  * built. One `virsh` call costs ~13 ms here (LAB-NOTES.md), so it is fine for a handful of VMs.
  */
 import { execFile } from 'node:child_process';
+import { isGuestLocalAddress } from './addresses.js';
 import { LibvirtError, type AddressSource, type DomainInfo, type DomainState, type InterfaceAddress, type LibvirtBackend } from './types.js';
 
 const VIRSH_STATES: Record<string, DomainState> = {
@@ -95,14 +96,24 @@ export class VirshBackend implements LibvirtBackend {
   }
 
   async listDomains(): Promise<DomainInfo[]> {
-    const { stdout } = await this.run(['list', '--all'], true);
-    return parseVirshList(stdout);
+    const [table, uuids] = await Promise.all([this.run(['list', '--all'], true), this.run(['list', '--all', '--uuid', '--name'], true)]);
+    const uuidByName = new Map<string, string>();
+    for (const line of uuids.stdout.split('\n')) {
+      const m = /^\s*([0-9a-f-]{36})\s+(\S+)\s*$/i.exec(line);
+      if (m) uuidByName.set(m[2]!, m[1]!);
+    }
+    return parseVirshList(table.stdout).map((d) => {
+      const uuid = uuidByName.get(d.name);
+      return uuid ? { name: d.name, uuid, ...(d.id === undefined ? {} : { id: d.id }), state: d.state } : d;
+    });
   }
 
   async interfaceAddresses(domain: string, source: AddressSource): Promise<InterfaceAddress[]> {
     // The agent source needs a read-write connection; the others work read-only.
     const { stdout } = await this.run(['domifaddr', domain, '--full', '--source', source], source !== 'agent', domain);
-    return parseDomifaddr(stdout);
+    const addrs = parseDomifaddr(stdout);
+    // A guest agent reports the guest's own loopback and link-local addresses: useless from the host.
+    return source === 'agent' ? addrs.filter((a) => !isGuestLocalAddress(a.address, a.family)) : addrs;
   }
 
   async close(): Promise<void> {}
