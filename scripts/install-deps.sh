@@ -7,6 +7,8 @@ set -euo pipefail
 PACKAGES=(
   openssh-server openssh-client nginx-light redis-server postgresql
   libvirt-clients libvirt0 libvirt-dev pkg-config build-essential iproute2 procps
+  # Real consumers that validate outputs in tests: promtool (Prometheus text format), xmllint (JUnit XML).
+  prometheus libxml2-utils
 )
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -33,7 +35,7 @@ echo "clonebox: installing Debian packages: ${missing[*]}"
 
 # Ports the packaged services would take in the host network namespace, and who listens there now:
 # anything listening there after the install that was not before was started by the install.
-SERVICE_PORTS='( sport = :22 or sport = :80 or sport = :6379 or sport = :5432 )'
+SERVICE_PORTS='( sport = :22 or sport = :80 or sport = :6379 or sport = :5432 or sport = :9090 or sport = :9100 )'
 listener_pids() {
   ss -ltnpH "$SERVICE_PORTS" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u || true
 }

@@ -2,13 +2,14 @@
 import { ConfigError } from '../config/errors.js';
 import { UsageError } from '../engine/fleet.js';
 import { LibvirtError } from '../inventory/types.js';
+import { OutputFileError } from '../outputs/write.js';
 import { TransportError } from '../transport/types.js';
 
 export const EXIT_UNKNOWN = 3;
 
 export function userMessage(err: unknown): string | undefined {
   if (err instanceof ConfigError) return `invalid config:\n${err.message}`;
-  if (err instanceof UsageError || err instanceof LibvirtError || err instanceof TransportError) return err.message;
+  if (err instanceof UsageError || err instanceof LibvirtError || err instanceof TransportError || err instanceof OutputFileError) return err.message;
   // oclif's own flag/argument parse errors carry an `oclif` exit field.
   const e = err as { oclif?: { exit?: number }; message?: string };
   if (e?.oclif && typeof e.message === 'string') return e.message.split('\n')[0];

@@ -24,6 +24,12 @@ function ms(n: number): string {
 // eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;
 const width = (s: string) => s.replace(ANSI, '').length;
+
+/** Text from a guest is untrusted: one line, no terminal escapes or other control characters. */
+export function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\r\n\t]+/g, ' ').replace(/[\x00-\x1f\x7f-\x9f]/g, '');
+}
 const pad = (s: string, w: number) => s + ' '.repeat(Math.max(0, w - width(s)));
 
 function vmHeader(c: ChalkInstance, r: VMHealthReport): string {
@@ -39,7 +45,7 @@ function rows(c: ChalkInstance, checks: CheckResult[], verbose: boolean): string
     c.dim(k.type + (verbose ? `/${k.transport}` : '')),
     paint(c, k.status, k.status),
     c.dim(k.transport === 'none' ? '-' : ms(k.duration_ms)),
-    k.message,
+    oneLine(k.message),
   ]);
   const widths = [0, 1, 2, 3].map((i) => Math.max(...cells.map((r) => width(r[i]!))));
   return cells.map((r) => `  ${r.slice(0, 4).map((cell, i) => pad(cell, widths[i]!)).join('  ')}  ${r[4]}`);
@@ -50,7 +56,7 @@ export function renderTable(report: FleetReport, options: RenderOptions): string
   const out: string[] = [];
   for (const r of report.reports) {
     out.push(vmHeader(c, r));
-    if (r.reason) out.push(`  ${paint(c, 'UNKNOWN', 'cannot evaluate:')} ${r.reason}`);
+    if (r.reason) out.push(`  ${paint(c, 'UNKNOWN', 'cannot evaluate:')} ${oneLine(r.reason)}`);
     if (!r.reason || options.verbose) out.push(...rows(c, r.checks, options.verbose ?? false));
     out.push('');
   }

@@ -63,3 +63,10 @@ describe('redaction', () => {
     expect(redactHeaders({ Authorization: 'Bearer s3cret', Accept: 'json', 'X-Api-Key': 'k' })).toEqual({ Authorization: '***', Accept: 'json', 'X-Api-Key': '***' });
   });
 });
+
+describe('table output', () => {
+  it('prints guest text on one line with no terminal escapes', async () => {
+    const { oneLine } = await import('../../src/outputs/table.js');
+    expect(oneLine('line one\nline two\x1b[31m red\x1b[0m\x07')).toBe('line one line two red');
+  });
+});
