@@ -1,12 +1,13 @@
 /** `clonebox health check`: the library call behind the thin oclif command. */
 import { loadConfig } from '../config/load.js';
 import { libvirtUri } from '../config/resolve.js';
-import { checkFleet } from '../engine/fleet.js';
+import { checkFleet, UsageError } from '../engine/fleet.js';
 import { openBackend, type BackendChoice } from '../inventory/open.js';
 import type { LibvirtBackend } from '../inventory/types.js';
-import { OUTPUTS, wantColor } from '../outputs/index.js';
+import { OUTPUTS, wantColor, writeOutputFile, type OutputName } from '../outputs/index.js';
 import { EXIT_CODES, type FleetReport } from '../report.js';
 import { SshPool } from '../transport/ssh-pool.js';
+import { gatePasses, waitUntilHealthy, type FailOn } from './wait.js';
 
 export interface CheckCommandOptions {
   vms: string[];
@@ -14,16 +15,50 @@ export interface CheckCommandOptions {
   all: boolean;
   probe?: string[];
   json: boolean;
+  /** Report formats; each may go to stdout or a file (`--output junit --output-file r.xml`). */
+  outputs?: OutputName[];
+  outputFiles?: string[];
   connect?: string;
   concurrency: number;
   verbose: boolean;
   acceptNewHostKeys: boolean;
   libvirtBackend: BackendChoice;
+  /** Re-run until the gate passes or this many ms pass (the CI gate). */
+  waitMs?: number;
+  waitIntervalMs?: number;
+  failOn?: FailOn;
 }
 
 export interface CommandIO {
   stdout: { write(s: string): unknown; isTTY?: boolean };
-  stderr: { write(s: string): unknown };
+  stderr: { write(s: string): unknown; isTTY?: boolean };
+}
+
+/**
+ * Exit code: the fleet's status (0/1/2/3). With --fail-on unhealthy a DEGRADED fleet passes the gate
+ * and exits 0; UNKNOWN never passes.
+ */
+export function exitCodeFor(report: FleetReport, failOn: FailOn): number {
+  if (failOn === 'unhealthy' && gatePasses(report, failOn)) return 0;
+  return EXIT_CODES[report.summary.overall_status];
+}
+
+/**
+ * Render every requested output. `--output a --output b --output-file x` pairs files with outputs
+ * from the end: the last N outputs go to the N files, the rest to stdout. Files are replaced
+ * atomically, so a reader (node_exporter's textfile collector) never sees half a report.
+ */
+export async function emit(report: FleetReport, opts: Pick<CheckCommandOptions, 'outputs' | 'outputFiles' | 'json' | 'verbose'>, io: CommandIO): Promise<void> {
+  const names: OutputName[] = opts.outputs?.length ? opts.outputs : [opts.json ? 'json' : 'table'];
+  const files = opts.outputFiles ?? [];
+  if (files.length > names.length) throw new UsageError(`${files.length} --output-file given for ${names.length} --output; name a format for each file`);
+  const toStdout = names.length - files.length;
+  for (const [i, name] of names.entries()) {
+    const file = i >= toStdout ? files[i - toStdout] : undefined;
+    const text = OUTPUTS[name].render(report, { color: !file && wantColor(io.stdout), verbose: opts.verbose });
+    if (file) await writeOutputFile(file, text);
+    else io.stdout.write(text);
+  }
 }
 
 export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal: AbortSignal): Promise<{ exitCode: number; report: FleetReport }> {
@@ -31,9 +66,10 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
   const uri = libvirtUri(config, opts.connect);
   const log = (msg: string) => (opts.verbose ? io.stderr.write(`clonebox: ${msg}\n`) : undefined);
   let backend: Promise<LibvirtBackend> | undefined;
-  const pool = new SshPool({ log });
-  try {
-    const report = await checkFleet({
+  const pool = new SshPool({ log, ...(opts.waitMs !== undefined ? { maxBackoffMs: opts.waitIntervalMs ?? 5000 } : {}) });
+  const failOn = opts.failOn ?? 'any';
+  const round = (roundSignal: AbortSignal) =>
+    checkFleet({
       config,
       selectors: opts.vms,
       all: opts.all,
@@ -41,12 +77,28 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
       concurrency: opts.concurrency,
       backend: () => (backend ??= openBackend(uri, opts.libvirtBackend, log)),
       pool,
-      signal,
+      signal: roundSignal,
       acceptNewHostKeys: opts.acceptNewHostKeys,
     });
-    const format = opts.json ? OUTPUTS.json! : OUTPUTS.table!;
-    io.stdout.write(format.render(report, { color: wantColor(io.stdout), verbose: opts.verbose }));
-    return { exitCode: EXIT_CODES[report.summary.overall_status], report };
+  try {
+    let report: FleetReport;
+    if (opts.waitMs !== undefined) {
+      const tty = Boolean(io.stderr.isTTY);
+      const result = await waitUntilHealthy({
+        waitMs: opts.waitMs,
+        intervalMs: opts.waitIntervalMs ?? 5000,
+        failOn,
+        round,
+        signal,
+        // On a terminal one line redrawn in place; elsewhere (CI logs) a plain line per round.
+        progress: (line, final) => io.stderr.write(tty ? `\r\x1b[2K${final ? `clonebox: ${line}\n` : `clonebox: ${line}`.slice(0, 200)}` : `clonebox: ${line}\n`),
+      });
+      report = result.report;
+    } else {
+      report = await round(signal);
+    }
+    await emit(report, opts, io);
+    return { exitCode: exitCodeFor(report, failOn), report };
   } finally {
     await pool.close();
     if (backend) await (await backend.catch(() => undefined))?.close();

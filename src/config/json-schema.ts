@@ -129,8 +129,9 @@ export const DESCRIPTIONS = {
     failure_threshold: 'Consecutive failures before the hard UNHEALTHY state (docs/state.md).',
     success_threshold: 'Consecutive passes before HEALTHY again.',
     critical: 'An UNHEALTHY critical check makes the VM UNHEALTHY; a non-critical one only DEGRADED.',
-    on_failure: 'Command run in the guest on the hard transition to UNHEALTHY.',
-    on_recovery: 'Command run in the guest on the hard transition back to HEALTHY.',
+    on_failure:
+      'Run on the hard transition to UNHEALTHY: a command string runs in the guest over SSH; `{command, where: guest|host, timeout}` can run on the hypervisor ({{vm}} and {{address}} are filled in).',
+    on_recovery: 'Run on the hard transition back to HEALTHY; same forms as on_failure.',
   },
   http: {
     url: 'http:// or https:// URL. `localhost` means the guest (tunnelled over SSH); `{{address}}` is the VM\'s address.',

@@ -26,6 +26,23 @@ const Percent = z.number().min(0, 'must be between 0 and 100').max(100, 'must be
 const Port = z.number().int('must be a whole number').min(1, 'must be a port from 1 to 65535').max(65535, 'must be a port from 1 to 65535');
 const Count = z.number().int('must be a whole number').min(1, 'must be at least 1');
 
+/**
+ * What to run on a hard transition (docs/state.md). A plain string runs in the guest over the VM's
+ * SSH connection (the seed's `systemctl restart uvicorn`); the long form can run on the hypervisor
+ * instead (`virsh reboot {{vm}}`), where `{{vm}}` and `{{address}}` are filled in.
+ */
+export const Action = z
+  .union([
+    z.string().min(1, 'must be a command'),
+    z.strictObject({
+      command: z.string().min(1, 'must be a command'),
+      where: z.enum(['guest', 'host']).default('guest'),
+      timeout: PositiveDuration.default(60_000),
+    }),
+  ])
+  .transform((a) => (typeof a === 'string' ? { command: a, where: 'guest' as const, timeout: 60_000 } : a));
+export type Action = z.infer<typeof Action>;
+
 /** Fields every check has. */
 const common = {
   name: z
@@ -40,9 +57,9 @@ const common = {
   success_threshold: Count.default(1),
   critical: z.boolean().default(true),
   /** Command run in the guest on the hard transition to UNHEALTHY (see docs/state.md). */
-  on_failure: z.string().optional(),
+  on_failure: Action.optional(),
   /** Command run in the guest on the hard transition back to HEALTHY. */
-  on_recovery: z.string().optional(),
+  on_recovery: Action.optional(),
 };
 
 const JsonValue: z.ZodType<unknown> = z.lazy(() =>

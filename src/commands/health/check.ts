@@ -14,6 +14,8 @@ libvirt unreachable). A fleet exits with its worst VM: unhealthy > degraded > un
     "<%= config.bin %> health check 'web-*' db-1 --probe api-health",
     '<%= config.bin %> health check --all --json --concurrency 20',
     '<%= config.bin %> health check --all --connect qemu+ssh://root@hv1/system',
+    '<%= config.bin %> health check --all -o prometheus --output-file /var/lib/node_exporter/clonebox.prom',
+    '<%= config.bin %> health check web-1 web-2 --wait 5m --wait-interval 5s   # CI gate after provisioning',
   ];
 
   static override strict = false;
@@ -25,11 +27,29 @@ libvirt unreachable). A fleet exits with its worst VM: unhealthy > degraded > un
     config: Flags.string({ char: 'c', description: 'config file', default: '.clonebox.yaml' }),
     all: Flags.boolean({ char: 'a', description: 'check every libvirt domain' }),
     probe: Flags.string({ char: 'p', description: 'run only this check (repeatable)', multiple: true }),
-    json: Flags.boolean({ description: 'print the report as JSON (docs/json-output.md)' }),
+    json: Flags.boolean({ description: 'print the report as JSON (docs/json-output.md); short for --output json' }),
+    output: Flags.option({
+      char: 'o',
+      // Listed here, not imported, so --help stays light; a test keeps it equal to OUTPUT_NAMES.
+      options: ['table', 'json', 'junit', 'prometheus', 'nagios', 'tap'] as const,
+      multiple: true,
+      description: 'report format, repeatable (docs/outputs.md)',
+    })(),
+    'output-file': Flags.string({
+      multiple: true,
+      description: 'write the last --output here instead of stdout, replaced atomically (repeatable: pairs with the last outputs)',
+    }),
     connect: Flags.string({ description: 'libvirt URI (default: libvirt.uri, $LIBVIRT_DEFAULT_URI, qemu:///system)' }),
     concurrency: Flags.integer({ description: 'VMs checked at once', default: 10, min: 1, max: 1000 }),
     'accept-new-host-keys': Flags.boolean({ description: 'record unknown SSH host keys on first contact (a changed key is still refused)' }),
     'libvirt-backend': Flags.option({ options: ['auto', 'native', 'virsh'] as const, default: 'auto' as const, description: 'how to talk to libvirt' })(),
+    wait: Flags.string({ description: 'CI gate: re-run until every VM is healthy or this much time passes (e.g. 5m); booting VMs count as "not yet"' }),
+    'wait-interval': Flags.string({ description: 'pause between rounds under --wait', default: '5s' }),
+    'fail-on': Flags.option({
+      options: ['any', 'degraded', 'unhealthy'] as const,
+      default: 'any' as const,
+      description: 'what fails the gate: any (anything but healthy), degraded (degraded or worse), unhealthy (degraded passes)',
+    })(),
     verbose: Flags.boolean({ char: 'v', description: 'say more: transports, libvirt backend, stack traces' }),
   };
 
@@ -37,6 +57,15 @@ libvirt unreachable). A fleet exits with its worst VM: unhealthy > degraded > un
     const { argv, flags } = await this.parse(HealthCheckCommand);
     // Heavy modules load only when a check really runs, so --help and --version stay fast.
     const { runCheck } = await import('../../cli/check.js');
+    const { parseDuration } = await import('../../config/duration.js');
+    const duration = (flag: string, value: string | undefined) => {
+      if (value === undefined) return undefined;
+      const ms = parseDuration(value);
+      if (ms === undefined || ms <= 0) this.error(`--${flag} expects a duration such as 30s, 5m or 1h, got "${value}"`, { exit: 3 });
+      return ms;
+    };
+    const waitMs = duration('wait', flags.wait);
+    const waitIntervalMs = duration('wait-interval', flags['wait-interval']);
     const controller = new AbortController();
     const stop = () => controller.abort(new Error('interrupted'));
     process.once('SIGINT', stop);
@@ -49,11 +78,16 @@ libvirt unreachable). A fleet exits with its worst VM: unhealthy > degraded > un
           all: flags.all,
           ...(flags.probe ? { probe: flags.probe } : {}),
           json: flags.json,
+          ...(flags.output ? { outputs: flags.output } : {}),
+          ...(flags['output-file'] ? { outputFiles: flags['output-file'] } : {}),
           ...(flags.connect ? { connect: flags.connect } : {}),
           concurrency: flags.concurrency,
           verbose: flags.verbose,
           acceptNewHostKeys: flags['accept-new-host-keys'],
           libvirtBackend: flags['libvirt-backend'],
+          ...(waitMs === undefined ? {} : { waitMs }),
+          ...(waitIntervalMs === undefined ? {} : { waitIntervalMs }),
+          failOn: flags['fail-on'],
         },
         { stdout: process.stdout, stderr: process.stderr },
         controller.signal,

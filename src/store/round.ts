@@ -1,0 +1,118 @@
+/** What both backends share: turning reports into rows, the read-advance-write of a round, automatic pruning. */
+import { ActionGuard, advanceReports, setState, type StateMap } from '../engine/state.js';
+import type { VMHealthReport } from '../report.js';
+import { AUTO_PRUNE_EVERY_MS, type PlannedAction, type ResultRow, type RoundInput, type RoundOutcome, type StoreTx, type TransitionRow } from './types.js';
+
+/** Largest details object stored per result, as JSON characters; probes cap their own output well below this. */
+export const MAX_STORED_DETAILS = 16_384;
+
+/**
+ * Details as stored: reports arrive redacted and capped; as a second line of defence no headers are ever
+ * stored (they are where credentials travel), and an oversized object keeps only its scalar fields.
+ */
+export function storableDetails(details: Record<string, unknown>): Record<string, unknown> {
+  const kept = Object.fromEntries(Object.entries(details).filter(([k]) => !/headers?$/i.test(k)));
+  if (JSON.stringify(kept).length <= MAX_STORED_DETAILS) return kept;
+  const scalars = Object.fromEntries(
+    Object.entries(kept).filter(([, v]) => v === null || (typeof v !== 'object' && (typeof v !== 'string' || v.length <= 1024))),
+  );
+  return { ...scalars, details_truncated: true };
+}
+
+export function resultRows(reports: readonly VMHealthReport[], states?: StateMap): ResultRow[] {
+  return reports.flatMap((r) =>
+    r.checks.map((c) => ({
+      ts: Date.parse(c.timestamp),
+      vm: r.vm_name,
+      check: c.name,
+      type: c.type,
+      status: c.status,
+      state: states?.get(r.vm_name)?.get(c.name)?.state ?? null,
+      duration_ms: c.duration_ms,
+      message: c.message,
+      details: storableDetails(c.details),
+    })),
+  );
+}
+
+/** The body of `advanceRound`, run inside the backend's state lock. */
+export async function advanceRoundIn(tx: StoreTx, input: RoundInput): Promise<RoundOutcome> {
+  const now = input.now ?? Date.now();
+  const guard = input.guard ?? new ActionGuard();
+  const vms = [...new Set(input.reports.map((r) => r.vm_name))];
+  const prev = await tx.loadStates(vms);
+  const adv = advanceReports(input.reports, prev, input.policy);
+
+  const touched: StateMap = new Map();
+  const results: ResultRow[] = [];
+  const transitions: TransitionRow[] = [];
+  const actions: PlannedAction[] = [];
+  for (const c of adv.checks) {
+    const o = c.outcome;
+    setState(touched, c.vm, c.check, o.next);
+    results.push({
+      ts: Date.parse(c.result.timestamp),
+      vm: c.vm,
+      check: c.check,
+      type: c.result.type,
+      status: c.result.status,
+      state: o.next.state,
+      duration_ms: c.result.duration_ms,
+      message: c.result.message,
+      details: storableDetails(c.result.details),
+    });
+    if (o.transition) {
+      const t = o.transition;
+      transitions.push({ ts: Date.parse(t.at), vm: c.vm, check: c.check, from: t.from, to: t.to, hard: t.hard, message: t.message });
+    }
+    const command = o.action ? c.policy[o.action] : undefined;
+    if (o.action && command) {
+      const runs = await tx.actionRunsSince(c.vm, c.check, o.action, now - guard.policy.window_ms);
+      const decision = guard.decide(o.action, runs, now);
+      const id = await tx.insertAction({
+        ts: now,
+        vm: c.vm,
+        check: c.check,
+        action: o.action,
+        command,
+        status: decision.allowed ? 'pending' : 'suppressed',
+        ...(decision.reason ? { reason: decision.reason } : {}),
+      });
+      actions.push({
+        id,
+        vm: c.vm,
+        check: c.check,
+        kind: o.action,
+        command,
+        allowed: decision.allowed,
+        ...(decision.reason ? { reason: decision.reason } : {}),
+      });
+    }
+  }
+  await tx.saveStates(touched, now);
+  await tx.insertResults(results);
+  await tx.insertTransitions(transitions);
+  return { reports: adv.reports, checks: adv.checks, transitions, actions };
+}
+
+/** Retention applied at most once an hour per process and store location. */
+const lastPrune = new Map<string, number>();
+
+export async function autoPrune(location: string, retentionMs: number, prune: (olderThanMs: number) => Promise<unknown>, now = Date.now()): Promise<void> {
+  if (retentionMs <= 0) return;
+  const last = lastPrune.get(location);
+  if (last !== undefined && now - last < AUTO_PRUNE_EVERY_MS) return;
+  lastPrune.set(location, now);
+  await prune(now - retentionMs);
+}
+
+/** Runs async jobs one at a time: a connection has one transaction, so one job may hold it. */
+export class Serial {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(job: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(job, job);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The history store: every result, the per-check threshold state, state transitions and actions.
+ * One interface, two backends: SQLite (default, one file in the XDG data dir) and PostgreSQL (fleets beyond
+ * one hypervisor). test/store/contract.ts runs the same suite against both.
+ */
+import type { ActionGuard, ActionKind, CheckOutcome, CheckState, PolicyLookup, StateMap } from '../engine/state.js';
+import type { HealthStatus, VMHealthReport } from '../report.js';
+
+/** One recorded result. Reports are already redacted and their details capped; headers are never stored. */
+export interface ResultRow {
+  /** ms since the epoch: when the probe started. */
+  ts: number;
+  vm: string;
+  check: string;
+  type: string;
+  /** The raw status the probe reported. */
+  status: HealthStatus;
+  /** The thresholded state after this result; null when recorded without state (recordRound without states). */
+  state: HealthStatus | null;
+  duration_ms: number;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+export interface TransitionRow {
+  ts: number;
+  vm: string;
+  check: string;
+  /** null: the check's first evaluated result. */
+  from: HealthStatus | null;
+  to: HealthStatus;
+  hard: boolean;
+  message: string;
+}
+
+/** pending: claimed and about to run (or running); suppressed: stopped by the guard, never ran. */
+export type ActionStatus = 'pending' | 'suppressed' | 'ok' | 'failed' | 'timeout' | 'error';
+
+export interface ActionRow {
+  id: number;
+  ts: number;
+  vm: string;
+  check: string;
+  action: ActionKind;
+  command: string;
+  status: ActionStatus;
+  /** Why it was suppressed, or what went wrong. */
+  reason?: string;
+  exit_code?: number;
+  /** Capped output. */
+  output?: string;
+  duration_ms?: number;
+  finished_ts?: number;
+}
+
+export type NewAction = Omit<ActionRow, 'id'>;
+
+export interface ActionResult {
+  status: Exclude<ActionStatus, 'pending' | 'suppressed'>;
+  exit_code?: number;
+  output?: string;
+  duration_ms?: number;
+  reason?: string;
+  /** ms; defaults to now. */
+  finished_ts?: number;
+}
+
+export interface PruneCounts {
+  results: number;
+  transitions: number;
+  actions: number;
+  states: number;
+}
+
+/** The operations available inside `withStateLock`: all in one write transaction. */
+export interface StoreTx {
+  loadStates(vms: readonly string[]): Promise<StateMap>;
+  saveStates(states: StateMap, updatedAt?: number): Promise<void>;
+  insertResults(rows: readonly ResultRow[]): Promise<void>;
+  insertTransitions(rows: readonly TransitionRow[]): Promise<void>;
+  /** Start times of this action's runs (suppressed attempts excluded) since `sinceMs`. */
+  actionRunsSince(vm: string, check: string, action: ActionKind, sinceMs: number): Promise<number[]>;
+  insertAction(row: NewAction): Promise<number>;
+}
+
+/** An action the state machine asked for this round: allowed (run it, then `finishAction`) or suppressed. */
+export interface PlannedAction {
+  /** The action row's id in the store. */
+  id: number;
+  vm: string;
+  check: string;
+  kind: ActionKind;
+  command: string;
+  allowed: boolean;
+  /** Why it was suppressed. */
+  reason?: string;
+}
+
+export interface RoundInput {
+  /** The raw reports of one round (as `checkFleet` returns them). */
+  reports: readonly VMHealthReport[];
+  /** Thresholds and action commands per check; undefined → defaults, no actions. */
+  policy?: PolicyLookup;
+  /** Default: 3 runs per 10 minutes. */
+  guard?: ActionGuard;
+  /** ms; defaults to now (tests). */
+  now?: number;
+}
+
+export interface RoundOutcome {
+  /** The reports after thresholds: what to print and what the exit code comes from. */
+  reports: VMHealthReport[];
+  checks: CheckOutcome[];
+  transitions: TransitionRow[];
+  /** Actions to run now (`allowed`) and those the guard suppressed; each already has its row. */
+  actions: PlannedAction[];
+}
+
+export interface HistoryQuery {
+  vm: string;
+  /** ms since the epoch, inclusive. */
+  sinceMs: number;
+  /** ms, exclusive; default: no upper bound. */
+  untilMs?: number;
+  check?: string;
+}
+
+export interface HealthStore {
+  readonly kind: 'sqlite' | 'postgres';
+  /** The file path, or the URL with its password hidden: safe to print. */
+  readonly location: string;
+
+  /**
+   * Load, advance, and save the state of every check in the round, and record its results, transitions and
+   * actions (claimed or suppressed by the guard) — all in one write transaction with the state locked, so two
+   * overlapping runs neither lose an update nor both fire the same action.
+   */
+  advanceRound(input: RoundInput): Promise<RoundOutcome>;
+  /**
+   * Run `fn` in one write transaction holding the state lock of these VMs (SQLite: the whole database).
+   * Keep `fn` short: it blocks other writers.
+   */
+  withStateLock<T>(vms: readonly string[], fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Record results (state column from `states` when given) and save those states: one transaction. */
+  recordRound(reports: readonly VMHealthReport[], states?: StateMap): Promise<void>;
+  loadStates(vms: readonly string[]): Promise<StateMap>;
+  saveStates(states: StateMap): Promise<void>;
+  recordAction(row: NewAction): Promise<number>;
+  finishAction(id: number, result: ActionResult): Promise<void>;
+
+  history(q: HistoryQuery): Promise<ResultRow[]>;
+  transitions(q: HistoryQuery): Promise<TransitionRow[]>;
+  actions(q: HistoryQuery): Promise<ActionRow[]>;
+  /** The VMs with any recorded result (for "no history for VM x; known: …"). */
+  knownVms(): Promise<string[]>;
+
+  /** Delete results, transitions and actions older than `olderThanMs` (and states not updated since). */
+  prune(olderThanMs: number): Promise<PruneCounts>;
+  close(): Promise<void>;
+}
+
+export interface OpenStoreOptions {
+  /** Default 30 days; 0 disables automatic pruning. */
+  retentionMs?: number;
+  /** How long a writer waits for another (SQLite busy_timeout, PostgreSQL lock_timeout); default 5 s. */
+  lockTimeoutMs?: number;
+}
+
+export const DEFAULT_RETENTION_MS = 30 * 86_400_000;
+export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+/** Automatic pruning runs at most this often per process and store. */
+export const AUTO_PRUNE_EVERY_MS = 3_600_000;
+
+export type { CheckState };

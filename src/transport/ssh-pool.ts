@@ -1,0 +1,407 @@
+/**
+ * One SSH connection per VM, shared by every probe of every round: commands are exec channels,
+ * guest TCP is forwardOut tunnels, at most `maxSessions` channels open at once per connection.
+ * A broken connection is redialled on next use, with a backoff so a dead VM is not hammered.
+ */
+import type { Duplex } from 'node:stream';
+import type { Client as SshClient, ClientChannel } from 'ssh2';
+import { connect, hostPort, readIdentity, type SshTarget } from './connect.js';
+import { collectExec, withLifeline } from './exec.js';
+import { Semaphore, type Release } from './semaphore.js';
+import { TransportError, type ExecOptions, type ExecResult, type GuestSession } from './types.js';
+
+export type { SshTarget } from './connect.js';
+
+export interface SshPoolOptions {
+  log?: (msg: string) => void;
+  /**
+   * Longest pause before redialling a VM whose last attempt failed (default 30 s). A CI gate
+   * polling every few seconds sets it to its interval, so a VM whose sshd just came up is seen
+   * on the next round rather than after a long backoff.
+   */
+  maxBackoffMs?: number;
+}
+
+export interface PoolStats {
+  /** Successful handshakes since the pool was made ("0 new connections per steady round"). */
+  connectionsOpened: number;
+  /** Connections up right now. */
+  open: number;
+  /** Handshakes tried, including failed ones and retries. */
+  connectAttempts: number;
+  /** Command channels re-opened after sshd still counted a just-closed session (see #openChannel). */
+  sessionRetries: number;
+}
+
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+/** OpenSSH's reasons for refusing a channel (RFC 4254 §5.1). */
+const OPEN_ADMINISTRATIVELY_PROHIBITED = 1;
+const OPEN_CONNECT_FAILED = 2;
+/** Pauses before re-opening a session channel sshd refused (see #openChannel). */
+const SESSION_RETRY_DELAYS_MS = [0, 10, 20, 40, 80];
+
+/** Resolve/reject with `promise`, or reject with the signal's reason when it aborts first. */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  raceAbort(new Promise<void>((r) => setTimeout(r, ms).unref()), signal);
+
+/** What makes two targets the same connection. */
+function targetKey(t: SshTarget): string {
+  return JSON.stringify([t.host, t.port, t.user, t.identityFile, t.agentSocket, t.knownHostsFile, t.hostKeyPolicy, t.maxSessions]);
+}
+
+/** A live client and what became of it. */
+interface Live {
+  client: SshClient;
+  /** Set when the connection went away, with the error channels left hanging should carry. */
+  lost?: TransportError;
+}
+
+/** The connection of one VM, across reconnects. */
+class VmConnection {
+  readonly key: string;
+  readonly slots: Semaphore;
+  #live: Live | undefined;
+  #connecting: Promise<Live> | undefined;
+  #backoffMs = 0;
+  #backoffUntil = 0;
+  #lastError: TransportError | undefined;
+  #closed = false;
+  #everOpened = false;
+
+  constructor(
+    readonly target: SshTarget,
+    private readonly pool: SshPool,
+  ) {
+    this.key = targetKey(target);
+    this.slots = new Semaphore(target.maxSessions);
+  }
+
+  get where(): string {
+    return hostPort(this.target);
+  }
+
+  get isOpen(): boolean {
+    return this.#live !== undefined;
+  }
+
+  /** The ready connection: the current one, the one being dialled, or a new one. */
+  live(): Promise<Live> {
+    if (this.#closed) return Promise.reject(new TransportError(`VM ${this.target.vm}: the SSH pool is closed`, 'closed'));
+    if (this.#live?.lost) {
+      // Known dead but its 'close' has not come yet: drop it now.
+      this.#live.client.destroy();
+      this.#live = undefined;
+    }
+    if (this.#live) return Promise.resolve(this.#live);
+    if (this.#connecting) return this.#connecting;
+    if (this.#lastError && Date.now() < this.#backoffUntil) {
+      // Fail fast while backing off: a fresh error object, the last attempt's words.
+      const last = this.#lastError;
+      return Promise.reject(new TransportError(last.message, last.kind, { cause: last.cause }));
+    }
+    this.#connecting = this.#dial().finally(() => {
+      this.#connecting = undefined;
+    });
+    return this.#connecting;
+  }
+
+  async #dial(): Promise<Live> {
+    const { target } = this;
+    const reconnect = this.#everOpened;
+    this.pool.counters.attempts++;
+    const started = Date.now();
+    let client: SshClient;
+    try {
+      client = await connect(target, { log: this.pool.log, loadIdentity: (file) => this.pool.identity(file) });
+    } catch (err) {
+      const error = err instanceof TransportError ? err : new TransportError(`VM ${target.vm}: ${String(err)}`, 'closed', { cause: err });
+      this.#lastError = error;
+      this.#backoffMs = Math.min(this.pool.maxBackoffMs, this.#backoffMs ? this.#backoffMs * 2 : BACKOFF_FIRST_MS);
+      this.#backoffUntil = Date.now() + this.#backoffMs;
+      this.pool.log(`${error.message} (next try in ${this.#backoffMs} ms or later)`);
+      throw error;
+    }
+    if (this.#closed) {
+      client.end();
+      throw new TransportError(`VM ${target.vm}: the SSH pool is closed`, 'closed');
+    }
+    this.#lastError = undefined;
+    this.#backoffMs = 0;
+    this.#backoffUntil = 0;
+    this.pool.counters.opened++;
+    this.#everOpened = true;
+    this.pool.log(`VM ${target.vm}: SSH connection to ${this.where} ready in ${Date.now() - started} ms${reconnect ? ' (reconnected)' : ''}`);
+    const live: Live = { client };
+    this.#live = live;
+    client.on('error', (err: Error) => {
+      live.lost ??= new TransportError(`VM ${target.vm}: the SSH connection to ${this.where} failed (${err.message}); it will be redialled on next use`, 'closed', {
+        cause: err,
+      });
+    });
+    client.on('close', () => {
+      live.lost ??= new TransportError(`VM ${target.vm}: the SSH connection to ${this.where} closed; it will be redialled on next use`, 'closed');
+      if (this.#live === live) this.#live = undefined;
+      if (!this.#closed) this.pool.log(live.lost.message);
+    });
+    return live;
+  }
+
+  /** End the connection; waits (bounded) for its socket to close. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const pending = this.#connecting;
+    if (pending) await pending.catch(() => undefined);
+    const live = this.#live;
+    this.#live = undefined;
+    if (!live) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        live.client.destroy();
+        resolve();
+      }, 1000);
+      live.client.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      live.client.end();
+    });
+  }
+}
+
+export class SshPool {
+  readonly #connections = new Map<string, VmConnection>();
+  readonly #identities = new Map<string, Promise<Buffer>>();
+  #closed = false;
+  readonly log: (msg: string) => void;
+  /** @internal */
+  readonly counters = { opened: 0, attempts: 0, sessionRetries: 0 };
+
+  /** @internal */
+  readonly maxBackoffMs: number;
+
+  constructor(options: SshPoolOptions = {}) {
+    this.log = options.log ?? (() => {});
+    this.maxBackoffMs = options.maxBackoffMs ?? BACKOFF_MAX_MS;
+  }
+
+  /** A session for one VM; sessions for the same VM share its one connection. Connects lazily. */
+  session(target: SshTarget): GuestSession {
+    const conn = this.#connection(target);
+    return {
+      exec: (command, options) => this.#exec(conn, command, options),
+      forward: (host, port, signal) => this.#forward(conn, host, port, signal),
+    };
+  }
+
+  stats(): PoolStats {
+    let open = 0;
+    for (const c of this.#connections.values()) if (c.isOpen) open++;
+    return { connectionsOpened: this.counters.opened, open, connectAttempts: this.counters.attempts, sessionRetries: this.counters.sessionRetries };
+  }
+
+  /** End every connection. Every session, old or new, fails with a 'closed' TransportError afterwards. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const all = [...this.#connections.values()];
+    await Promise.all(all.map((c) => c.close()));
+  }
+
+  /** @internal A private key, read and parsed once per file (failures are not cached). */
+  identity(file: string): Promise<Buffer> {
+    let key = this.#identities.get(file);
+    if (!key) {
+      key = readIdentity(file);
+      this.#identities.set(file, key);
+      key.catch(() => this.#identities.delete(file));
+    }
+    return key;
+  }
+
+  #connection(target: SshTarget): VmConnection {
+    if (!Number.isInteger(target.maxSessions) || target.maxSessions < 1) {
+      throw new TransportError(`VM ${target.vm}: ssh max_sessions must be a whole number ≥ 1, got ${target.maxSessions}`, 'config');
+    }
+    const existing = this.#connections.get(target.vm);
+    if (existing && (existing.key === targetKey(target) || this.#closed)) return existing;
+    if (existing) {
+      // The VM moved (new address, other key…): drop the old connection once, use a new one.
+      this.log(`VM ${target.vm}: SSH settings changed (${existing.where} → ${hostPort(target)}); reconnecting`);
+      void existing.close();
+    }
+    const conn = new VmConnection(target, this);
+    this.#connections.set(target.vm, conn);
+    if (this.#closed) void conn.close();
+    return conn;
+  }
+
+  /** Open a channel with a slot held; retried briefly when sshd is still counting a just-closed session. */
+  async #openChannel(
+    conn: VmConnection,
+    signal: AbortSignal,
+    what: string,
+    open: (client: SshClient, cb: (err: (Error & { reason?: number | string }) | undefined, channel: ClientChannel) => void) => void,
+    retrySessionRace: boolean,
+  ): Promise<{ live: Live; channel: ClientChannel; release: Release } | { refused: Error & { reason?: number | string } }> {
+    const release = await conn.slots.acquire(signal);
+    let handedOff = false; // once a channel holds the slot, its close frees it
+    let redialled = false;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const live = await raceAbort(conn.live(), signal);
+        const result = await new Promise<{ channel: ClientChannel } | { error: Error & { reason?: number | string } }>((resolve) => {
+          try {
+            open(live.client, (err, channel) => resolve(err ? { error: err } : { channel }));
+          } catch (err) {
+            resolve({ error: err as Error });
+          }
+        });
+        if ('channel' in result) {
+          handedOff = true;
+          if (signal.aborted) {
+            // Aborted while sshd was opening it: close it; the slot is freed when it is gone.
+            result.channel.once('close', release);
+            result.channel.on('error', () => {});
+            result.channel.destroy();
+            result.channel.resume();
+            result.channel.stderr?.resume();
+            throw signal.reason;
+          }
+          return { live, channel: result.channel, release };
+        }
+        const err = result.error;
+        if (live.lost || err.reason === undefined) {
+          // The connection died under us (e.g. the guest's sshd restarted since the last round):
+          // one redial, then give up with the reason.
+          live.lost ??= new TransportError(
+            `VM ${conn.target.vm}: the SSH connection to ${conn.where} failed while opening ${what} (${err.message}); it will be redialled on next use`,
+            'closed',
+            { cause: err },
+          );
+          if (!redialled) {
+            redialled = true;
+            this.log(`VM ${conn.target.vm}: the SSH connection to ${conn.where} was gone when used; redialling`);
+            continue;
+          }
+          throw live.lost;
+        }
+        // sshd frees a session only when it garbage-collects the closed channel, after it has
+        // handled every packet that arrived with our CLOSE: an open sent right behind the close
+        // that freed our slot can still meet MaxSessions full, and sshd answers "open failed"
+        // (reason 2). By the time that answer reaches us the session is free: try again.
+        if (retrySessionRace && attempt < SESSION_RETRY_DELAYS_MS.length) {
+          this.counters.sessionRetries++;
+          await sleep(SESSION_RETRY_DELAYS_MS[attempt]!, signal);
+          continue;
+        }
+        return { refused: err };
+      }
+    } finally {
+      if (!handedOff) release();
+    }
+  }
+
+  async #exec(conn: VmConnection, command: string, options: ExecOptions): Promise<ExecResult> {
+    const { signal } = options;
+    const maxOutputBytes = options.maxOutputBytes ?? 4096;
+    signal.throwIfAborted();
+    const opened = await this.#openChannel(conn, signal, 'a command channel', (client, cb) => client.exec(withLifeline(command), cb), true);
+    if ('refused' in opened) {
+      throw new TransportError(
+        `VM ${conn.target.vm}: sshd at ${conn.where} refused a command channel (${opened.refused.message}); lower ssh.max_sessions to sshd's MaxSessions`,
+        'channel',
+        { cause: opened.refused },
+      );
+    }
+    const { live, channel, release } = opened;
+    return collectExec(channel, {
+      signal,
+      maxOutputBytes,
+      onChannelGone: release,
+      connectionLost: () =>
+        live.lost
+          ? new TransportError(`VM ${conn.target.vm}: the SSH connection to ${conn.where} was lost while a command ran; it will be redialled on next use`, 'closed', {
+              cause: live.lost,
+            })
+          : undefined,
+    });
+  }
+
+  async #forward(conn: VmConnection, host: string, port: number, signal: AbortSignal): Promise<Duplex> {
+    signal.throwIfAborted();
+    const opened = await this.#openChannel(conn, signal, `a tunnel to ${host}:${port}`, (client, cb) => client.forwardOut('127.0.0.1', 0, host, port, cb), false);
+    if ('refused' in opened) {
+      const err = opened.refused;
+      if (err.reason === OPEN_CONNECT_FAILED) {
+        // sshd could not connect to host:port from inside the guest: the service's own failure,
+        // reported as an ordinary error with the errno-style code a direct connect would give.
+        const description = err.message.replace(/^\(SSH\) Channel open failure: /, '');
+        const code = /refused/i.test(description)
+          ? 'ECONNREFUSED'
+          : /timed out/i.test(description)
+            ? 'ETIMEDOUT'
+            : /unreachable|no route/i.test(description)
+              ? 'EHOSTUNREACH'
+              : /name|resolve|known/i.test(description)
+                ? 'ENOTFOUND'
+                : 'ECONNFAILED';
+        throw Object.assign(new Error(`connect to ${host}:${port} inside VM ${conn.target.vm} failed: ${description}`, { cause: err }), {
+          code,
+        });
+      }
+      const hint = err.reason === OPEN_ADMINISTRATIVELY_PROHIBITED ? '; allow it with AllowTcpForwarding yes in the guest sshd_config' : '';
+      throw new TransportError(`VM ${conn.target.vm}: sshd at ${conn.where} refused a tunnel to ${host}:${port} (${err.message})${hint}`, 'channel', {
+        cause: err,
+      });
+    }
+    const { channel, release } = opened;
+    let gone = false;
+    const done = (): void => {
+      if (gone) return;
+      gone = true;
+      signal.removeEventListener('abort', onAbort);
+      release();
+    };
+    // ssh2 emits 'close' only after 'end' was read; a consumer that destroys the stream without
+    // reading to the end would otherwise keep the slot forever: drain on destroy.
+    const destroy = channel.destroy.bind(channel);
+    channel.destroy = ((): ClientChannel => {
+      destroy();
+      channel.resume();
+      return channel;
+    }) as ClientChannel['destroy'];
+    // node:http and node:tls treat what createConnection returns as a net.Socket; give the
+    // tunnel the socket methods they call, as ssh2's own HTTP agent does (the deadline is the
+    // probe's signal, so setTimeout has nothing to do).
+    const socketLike = channel as unknown as Record<string, unknown>;
+    for (const name of ['setKeepAlive', 'setNoDelay', 'setTimeout', 'ref', 'unref']) {
+      socketLike[name] ??= () => channel;
+    }
+    socketLike.destroySoon ??= channel.destroy;
+    const onAbort = (): void => {
+      channel.destroy();
+    };
+    channel.once('close', done);
+    channel.on('error', () => {});
+    signal.addEventListener('abort', onAbort, { once: true });
+    return channel;
+  }
+}
