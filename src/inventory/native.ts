@@ -274,7 +274,7 @@ export function toLibvirtError(failure: NativeFailure, at: Operation): LibvirtEr
     CONNECT_CODES.has(code) ||
     ((domain === FROM_RPC || domain === FROM_REMOTE) && code === ERR.SYSTEM_ERROR);
   if (isConnect) {
-    return new LibvirtError(`Cannot reach libvirt at ${at.uri}: ${detail}; ${CONNECT_HINT}`, code, 'connect');
+    return new LibvirtError(`cannot connect to libvirt at ${at.uri}: ${detail}; ${CONNECT_HINT}`, code, 'connect');
   }
   if (at.op === 'list') {
     return new LibvirtError(`libvirt at ${at.uri} could not list domains: ${detail}.`, code, 'other');

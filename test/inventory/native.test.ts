@@ -94,7 +94,7 @@ describe('native backend: mapping libvirt to clonebox', () => {
 
   it('says how to fix a connection failure', () => {
     const err = toLibvirtError({ message: "Failed to connect socket to '/x'", code: 38, domain: 7 }, { op: 'open', uri });
-    expect(err.message).toMatch(/^Cannot reach libvirt at qemu:\/\/\/system: Failed to connect socket to '\/x' \(libvirt error 38, VIR_ERR_SYSTEM_ERROR\); is libvirtd running/);
+    expect(err.message).toMatch(/^cannot connect to libvirt at qemu:\/\/\/system: Failed to connect socket to '\/x' \(libvirt error 38, VIR_ERR_SYSTEM_ERROR\); is libvirtd running/);
     expect(err.message).toMatch(/permission on its socket/);
     expect(err.message).toMatch(/--connect URI/);
   });
