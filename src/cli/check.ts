@@ -1,7 +1,9 @@
 /** `clonebox health check`: the library call behind the thin oclif command. */
 import { loadConfig } from '../config/load.js';
 import { libvirtUri } from '../config/resolve.js';
-import { checkFleet, UsageError } from '../engine/fleet.js';
+import { runFleetRound, UsageError } from '../engine/fleet.js';
+import { advanceWithStore, describeAction } from '../engine/stateful.js';
+import type { HealthStore } from '../store/types.js';
 import { openBackend, type BackendChoice } from '../inventory/open.js';
 import type { LibvirtBackend } from '../inventory/types.js';
 import { OUTPUTS, wantColor, writeOutputFile, type OutputName } from '../outputs/index.js';
@@ -23,6 +25,10 @@ export interface CheckCommandOptions {
   verbose: boolean;
   acceptNewHostKeys: boolean;
   libvirtBackend: BackendChoice;
+  /** History store spec (`default`, a path, `postgres://…`): makes the run stateful. */
+  store?: string;
+  /** Ignore a store configured in the file: raw results, nothing recorded. */
+  noStore?: boolean;
   /** Re-run until the gate passes or this many ms pass (the CI gate). */
   waitMs?: number;
   waitIntervalMs?: number;
@@ -68,8 +74,19 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
   let backend: Promise<LibvirtBackend> | undefined;
   const pool = new SshPool({ log, ...(opts.waitMs !== undefined ? { maxBackoffMs: opts.waitIntervalMs ?? 5000 } : {}) });
   const failOn = opts.failOn ?? 'any';
-  const round = (roundSignal: AbortSignal) =>
-    checkFleet({
+  const storeSpec = opts.noStore ? undefined : (opts.store ?? config.history?.store);
+  let store: HealthStore | undefined;
+  if (storeSpec !== undefined) {
+    const { openStore } = await import('../store/index.js');
+    try {
+      store = await openStore(storeSpec, { retentionMs: config.history?.retention ?? 30 * 86_400_000 });
+    } catch (err) {
+      throw new UsageError(`cannot open the history store ${storeSpec}: ${(err as Error).message}`);
+    }
+    log(`history: ${store.kind} at ${store.location}`);
+  }
+  const round = async (roundSignal: AbortSignal): Promise<FleetReport> => {
+    const r = await runFleetRound({
       config,
       selectors: opts.vms,
       all: opts.all,
@@ -80,6 +97,13 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
       signal: roundSignal,
       acceptNewHostKeys: opts.acceptNewHostKeys,
     });
+    if (!store) return r.report;
+    // Stateful: thresholds from the stored streaks, actions on hard transitions (docs/state.md).
+    const s = await advanceWithStore(store, r, pool, signal);
+    for (const t of s.transitions) log(`${t.vm}/${t.check}: ${t.from ?? 'new'} → ${t.to}${t.hard ? '' : ' (soft)'}: ${t.message}`);
+    for (const a of s.actions) io.stderr.write(`clonebox: action ${describeAction(a)}\n`);
+    return s.report;
+  };
   try {
     let report: FleetReport;
     if (opts.waitMs !== undefined) {
@@ -100,6 +124,7 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
     await emit(report, opts, io);
     return { exitCode: exitCodeFor(report, failOn), report };
   } finally {
+    await store?.close();
     await pool.close();
     if (backend) await (await backend.catch(() => undefined))?.close();
   }

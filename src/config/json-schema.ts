@@ -99,6 +99,11 @@ export const DESCRIPTIONS = {
     ssh: 'SSH settings for every VM; a VM\'s own `ssh:` overrides them key by key.',
     vms: 'Per-VM settings by libvirt domain name. Without VM names or --all on the command line, these VMs are checked.',
     health_checks: 'Checks run on every VM.',
+    history: 'Where results and check states are kept. With it, `health check` reports thresholded states and runs actions.',
+  },
+  history: {
+    store: 'default ($XDG_DATA_HOME/clonebox/health.db), a SQLite file path, sqlite:PATH, or postgres://user@host/db.',
+    retention: 'How long results are kept; older ones are pruned automatically. Default: 30d.',
   },
   libvirt: {
     uri: 'libvirt connection URI. Default: $LIBVIRT_DEFAULT_URI, else qemu:///system; --connect wins.',
@@ -235,6 +240,7 @@ function build(): Json {
   describeProperties(schema, 'config');
   describeProperties(props.libvirt, 'libvirt');
   describeProperties(props.ssh, 'ssh');
+  describeProperties(props.history, 'history');
   describeChecks(props.health_checks);
   const vm = props.vms?.additionalProperties as Json | undefined;
   describeProperties(vm, 'vm');

@@ -11,6 +11,7 @@ import {
   CloneboxConfig,
   CommandCheck,
   DiskCheck,
+  HistorySettings,
   HttpCheck,
   LibvirtSettings,
   MemoryCheck,
@@ -39,6 +40,7 @@ function allowedKeys(path: readonly PropertyKey[], data: unknown): readonly stri
   if (path.length === 0) return Object.keys(CloneboxConfig.shape);
   if (path.length === 1 && last === 'ssh') return Object.keys(SshSettings.shape);
   if (path.length === 1 && last === 'libvirt') return Object.keys(LibvirtSettings.shape);
+  if (path.length === 1 && last === 'history') return Object.keys(HistorySettings.shape);
   if (path.length === 2 && path[0] === 'vms') return Object.keys(VmSettings.shape);
   if (path.length === 3 && path[0] === 'vms' && last === 'ssh') return Object.keys(SshSettings.shape);
   if (typeof last === 'number' && parent === 'health_checks') {

@@ -178,9 +178,20 @@ export const LibvirtSettings = z.strictObject({
   address_family: z.enum(['ipv4', 'ipv6']).optional(),
 });
 
+export const HistorySettings = z.strictObject({
+  /**
+   * Where results and check states are kept: `default` ($XDG_DATA_HOME/clonebox/health.db), a SQLite
+   * file path, `sqlite:PATH`, or `postgres://…`. With it, `health check` is stateful (docs/state.md).
+   */
+  store: z.string().min(1).optional(),
+  /** How long results are kept; older ones are pruned automatically. */
+  retention: PositiveDuration.default(30 * 86_400_000),
+});
+
 export const CloneboxConfig = z.strictObject({
   /** For the yaml-language-server; ignored. */
   $schema: z.string().optional(),
+  history: HistorySettings.optional(),
   libvirt: LibvirtSettings.default({}),
   ssh: SshSettings.default({}),
   vms: z.record(z.string(), VmSettings).default({}),

@@ -7,7 +7,7 @@ import type { VmTarget } from '../inventory/discover.js';
 import { isGuestLocal, probeFor, transportOf } from '../probes/registry.js';
 import type { ProbeOutcome, ProbeTarget } from '../probes/types.js';
 import type { CheckResult, VMHealthReport } from '../report.js';
-import type { SshPool } from '../transport/ssh-pool.js';
+import type { SshPool, SshTarget } from '../transport/ssh-pool.js';
 import { TransportError, type GuestSession } from '../transport/types.js';
 import { buildVmReport } from './aggregate.js';
 
@@ -96,6 +96,21 @@ export async function runCheck(check: HealthCheck, target: ProbeTarget, parent: 
   return result(check, startedAt, performance.now() - t0, outcome);
 }
 
+/** How to reach a VM over SSH at an address. */
+export function sshTargetFor(vm: ResolvedVm, address: string): SshTarget {
+  return {
+    vm: vm.name,
+    host: address,
+    port: vm.ssh.port,
+    user: vm.ssh.user,
+    ...(vm.ssh.identityFile ? { identityFile: vm.ssh.identityFile } : {}),
+    knownHostsFile: vm.ssh.knownHostsFile,
+    hostKeyPolicy: vm.ssh.hostKeyPolicy,
+    connectTimeoutMs: vm.ssh.connectTimeoutMs,
+    maxSessions: vm.ssh.maxSessions,
+  };
+}
+
 export interface CheckVmContext {
   pool: SshPool;
   signal: AbortSignal;
@@ -117,19 +132,7 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
   }
   const address = target.address;
   let session: GuestSession | undefined;
-  const probeTarget = makeProbeTarget(vm.name, address, () =>
-    (session ??= ctx.pool.session({
-      vm: vm.name,
-      host: address,
-      port: vm.ssh.port,
-      user: vm.ssh.user,
-      ...(vm.ssh.identityFile ? { identityFile: vm.ssh.identityFile } : {}),
-      knownHostsFile: vm.ssh.knownHostsFile,
-      hostKeyPolicy: vm.ssh.hostKeyPolicy,
-      connectTimeoutMs: vm.ssh.connectTimeoutMs,
-      maxSessions: vm.ssh.maxSessions,
-    })),
-  );
+  const probeTarget = makeProbeTarget(vm.name, address, () => (session ??= ctx.pool.session(sshTargetFor(vm, address))));
   const checks = await Promise.all(vm.checks.map((c) => runCheck(expandPlaceholders(c, address), probeTarget, ctx.signal)));
   return buildVmReport({ ...base, duration_ms: Math.round(performance.now() - t0) }, checks);
 }

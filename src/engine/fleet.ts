@@ -68,7 +68,18 @@ export async function resolveTargets(opts: FleetRunOptions): Promise<VmTarget[]>
   });
 }
 
+/** One round, with what it was run against (for state and actions). */
+export interface FleetRound {
+  report: FleetReport;
+  vms: ResolvedVm[];
+  targets: VmTarget[];
+}
+
 export async function checkFleet(opts: FleetRunOptions): Promise<FleetReport> {
+  return (await runFleetRound(opts)).report;
+}
+
+export async function runFleetRound(opts: FleetRunOptions): Promise<FleetRound> {
   const startedAt = new Date();
   const t0 = performance.now();
   const targets = await resolveTargets(opts);
@@ -82,5 +93,5 @@ export async function checkFleet(opts: FleetRunOptions): Promise<FleetReport> {
     targets.map((t, i) => limit(() => checkVm(vms[i]!, t, { pool: opts.pool, signal }))),
   );
   reports.sort((a, b) => a.vm_name.localeCompare(b.vm_name));
-  return buildFleetReport(reports, startedAt, Math.round(performance.now() - t0));
+  return { report: buildFleetReport(reports, startedAt, Math.round(performance.now() - t0)), vms, targets };
 }

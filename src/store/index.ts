@@ -17,7 +17,7 @@ const POSTGRES_URL = /^postgres(ql)?:\/\//i;
 
 /** What `--store` names; undefined or empty → the default SQLite file. */
 export function parseStoreSpec(spec: string | undefined, env: NodeJS.ProcessEnv = process.env): StoreSpec {
-  if (spec === undefined || spec === '') return { kind: 'sqlite', target: defaultSqlitePath(env) };
+  if (spec === undefined || spec === '' || spec === 'default') return { kind: 'sqlite', target: defaultSqlitePath(env) };
   if (POSTGRES_URL.test(spec)) return { kind: 'postgres', target: spec };
   const path = spec.startsWith('sqlite://') ? spec.slice('sqlite://'.length) : spec.startsWith('sqlite:') ? spec.slice('sqlite:'.length) : spec;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) || path === '') {

@@ -50,6 +50,10 @@ libvirt unreachable). A fleet exits with its worst VM: unhealthy > degraded > un
       default: 'any' as const,
       description: 'what fails the gate: any (anything but healthy), degraded (degraded or worse), unhealthy (degraded passes)',
     })(),
+    store: Flags.string({
+      description: 'keep state and history here and report thresholded states: default ($XDG_DATA_HOME/clonebox/health.db), a SQLite path, or postgres://… (docs/state.md)',
+    }),
+    'no-store': Flags.boolean({ description: 'ignore history.store from the config: raw results, nothing recorded', exclusive: ['store'] }),
     verbose: Flags.boolean({ char: 'v', description: 'say more: transports, libvirt backend, stack traces' }),
   };
 
@@ -88,6 +92,8 @@ libvirt unreachable). A fleet exits with its worst VM: unhealthy > degraded > un
           ...(waitMs === undefined ? {} : { waitMs }),
           ...(waitIntervalMs === undefined ? {} : { waitIntervalMs }),
           failOn: flags['fail-on'],
+          ...(flags.store ? { store: flags.store } : {}),
+          noStore: flags['no-store'],
         },
         { stdout: process.stdout, stderr: process.stderr },
         controller.signal,
