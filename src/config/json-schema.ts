@@ -109,6 +109,7 @@ export const DESCRIPTIONS = {
     uri: 'libvirt connection URI. Default: $LIBVIRT_DEFAULT_URI, else qemu:///system; --connect wins.',
     address_source: 'Where a VM\'s address comes from, tried in this order. Default: [lease, agent, arp].',
     address_family: 'Preferred address family when a VM reports both. Default: ipv4.',
+    agent_fallback: 'Run command, script, disk and memory checks through the QEMU guest agent when SSH cannot reach a VM (no address, port closed, no key). Default: false.',
   },
   ssh: {
     user: 'Login user in the guest. Default: root.',
@@ -121,6 +122,7 @@ export const DESCRIPTIONS = {
   },
   vm: {
     address: 'Reach this VM here instead of asking libvirt (e.g. a forwarded port on the host).',
+    agent_fallback: 'As libvirt.agent_fallback, for this VM only.',
     ssh: 'SSH settings for this VM, over the global ones key by key.',
     health_checks: 'Checks run on this VM in addition to the global ones; a same-named check replaces the global one.',
   },

@@ -21,6 +21,8 @@ export interface ResolvedVm {
   addressOverride?: string;
   ssh: ResolvedSsh;
   checks: HealthCheck[];
+  /** Run guest commands through the QEMU guest agent when SSH cannot reach the VM. */
+  agentFallback: boolean;
 }
 
 export function expandHome(path: string): string {
@@ -60,6 +62,7 @@ export function resolveVm(config: CloneboxConfig, name: string, options: Resolve
       maxSessions: ssh.max_sessions ?? 10,
     },
     checks: [...config.health_checks.filter((c) => !ownNames.has(c.name)), ...own],
+    agentFallback: vm?.agent_fallback ?? config.libvirt.agent_fallback ?? false,
   };
 }
 

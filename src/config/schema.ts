@@ -166,6 +166,8 @@ export const VmSettings = z.strictObject({
   /** Reach the VM here instead of asking libvirt (e.g. a forwarded port on the host). */
   address: z.string().min(1).optional(),
   ssh: SshSettings.optional(),
+  /** Run command, script, disk and memory checks through the QEMU guest agent when SSH cannot reach this VM. */
+  agent_fallback: z.boolean().optional(),
   /** Checks run on this VM in addition to the global ones (a same-named one replaces the global). */
   health_checks: z.array(HealthCheck).default([]),
 });
@@ -176,6 +178,8 @@ export const LibvirtSettings = z.strictObject({
   address_source: z.union([AddressSourceName, z.array(AddressSourceName).min(1)]).optional(),
   /** Prefer this address family when a VM reports both. */
   address_family: z.enum(['ipv4', 'ipv6']).optional(),
+  /** For every VM: guest commands through the QEMU guest agent when SSH cannot reach it (off by default). */
+  agent_fallback: z.boolean().optional(),
 });
 
 export const HistorySettings = z.strictObject({

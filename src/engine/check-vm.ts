@@ -8,7 +8,9 @@ import { isGuestLocal, probeFor, transportOf } from '../probes/registry.js';
 import type { ProbeOutcome, ProbeTarget } from '../probes/types.js';
 import type { CheckResult, VMHealthReport } from '../report.js';
 import type { SshPool, SshTarget } from '../transport/ssh-pool.js';
-import { TransportError, type GuestSession } from '../transport/types.js';
+import { agentExec as agentExecCommand } from '../transport/agent.js';
+import { TransportError, type ExecOptions, type ExecResult, type GuestSession } from '../transport/types.js';
+import type { LibvirtBackend } from '../inventory/types.js';
 import { buildVmReport } from './aggregate.js';
 
 /** How long past its own timeout a probe may take before the engine gives up on it. */
@@ -43,15 +45,45 @@ export function expandPlaceholders(check: HealthCheck, address: string): HealthC
   return check;
 }
 
-export function makeProbeTarget(vm: string, address: string, session: () => GuestSession): ProbeTarget {
+/** SSH failures after which a guest command may go through the guest agent instead (never a changed host key). */
+const AGENT_FALLBACK_KINDS: ReadonlySet<TransportError['kind']> = new Set(['refused', 'auth', 'timeout', 'unreachable', 'config', 'host-key-unknown', 'closed']);
+
+export interface ProbeTargetOptions {
+  /** Guest commands through the QEMU guest agent when SSH fails (opt-in). */
+  agentExec?: (command: string, options: ExecOptions) => Promise<ExecResult>;
+  /** Told when a command really ran through the agent, so the report can say so. */
+  onAgent?: () => void;
+}
+
+/**
+ * What probes may use to reach one VM. `address` may be empty (a running VM without an address whose
+ * guest agent answers): then only guest commands can run, and nothing is dialled from the host.
+ */
+export function makeProbeTarget(vm: string, address: string, session: () => GuestSession, opts: ProbeTargetOptions = {}): ProbeTarget {
+  const noAddress = () => new TransportError(`VM ${vm} has no address`, 'unreachable');
   return {
     vm,
     address,
-    exec: (command, options) => session().exec(command, options),
-    connect: async (host, port, signal) =>
-      isGuestLocal(host)
-        ? { socket: await session().forward(host, port, signal), via: 'ssh-tunnel' }
-        : { socket: await dial(host, port, signal), via: 'host' },
+    exec: async (command, options) => {
+      try {
+        if (!address) throw noAddress();
+        return await session().exec(command, options);
+      } catch (err) {
+        if (!opts.agentExec || !(err instanceof TransportError) || !AGENT_FALLBACK_KINDS.has(err.kind)) throw err;
+        const r = await opts.agentExec(command, options);
+        opts.onAgent?.();
+        return r;
+      }
+    },
+    connect: async (host, port, signal) => {
+      if (isGuestLocal(host)) {
+        if (!address) throw noAddress();
+        return { socket: await session().forward(host, port, signal), via: 'ssh-tunnel' };
+      }
+      // Never dial an empty host: it would mean the hypervisor's own localhost.
+      if (!host) throw noAddress();
+      return { socket: await dial(host, port, signal), via: 'host' };
+    },
   };
 }
 
@@ -114,6 +146,8 @@ export function sshTargetFor(vm: ResolvedVm, address: string): SshTarget {
 export interface CheckVmContext {
   pool: SshPool;
   signal: AbortSignal;
+  /** libvirt, for the guest-agent fallback. */
+  backend?: () => Promise<LibvirtBackend>;
 }
 
 export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmContext): Promise<VMHealthReport> {
@@ -125,14 +159,29 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
     ...(target.address ? { address: target.address } : {}),
     ...(target.state ? { domain_state: target.state } : {}),
   };
-  if (target.unavailable || !target.address) {
+  const agentOk = vm.agentFallback && ctx.backend !== undefined;
+  // A running VM without an address can still be checked through its guest agent, when allowed.
+  const viaAgentOnly = agentOk && !target.address && target.state === 'running';
+  if (!viaAgentOnly && (target.unavailable || !target.address)) {
     const reason = target.unavailable ?? 'no address';
     const checks = vm.checks.map((c) => result(c, startedAt, 0, { status: 'UNKNOWN', message: `not run: ${reason}`, transport: 'none' }));
     return buildVmReport({ ...base, reason, duration_ms: 0 }, checks);
   }
-  const address = target.address;
+  const address = target.address ?? '';
   let session: GuestSession | undefined;
-  const probeTarget = makeProbeTarget(vm.name, address, () => (session ??= ctx.pool.session(sshTargetFor(vm, address))));
-  const checks = await Promise.all(vm.checks.map((c) => runCheck(expandPlaceholders(c, address), probeTarget, ctx.signal)));
+  const sessionOf = () => (session ??= ctx.pool.session(sshTargetFor(vm, address)));
+  const agentExec = agentOk
+    ? async (command: string, options: ExecOptions) => agentExecCommand(await ctx.backend!(), vm.name, command, options)
+    : undefined;
+  const checks = await Promise.all(
+    vm.checks.map(async (c) => {
+      let viaAgent = false;
+      const probeTarget = makeProbeTarget(vm.name, address, sessionOf, {
+        ...(agentExec ? { agentExec, onAgent: () => (viaAgent = true) } : {}),
+      });
+      const r = await runCheck(expandPlaceholders(c, address), probeTarget, ctx.signal);
+      return viaAgent ? { ...r, transport: 'agent' as const } : r;
+    }),
+  );
   return buildVmReport({ ...base, duration_ms: Math.round(performance.now() - t0) }, checks);
 }

@@ -90,7 +90,7 @@ export async function runFleetRound(opts: FleetRunOptions): Promise<FleetRound> 
   const limit = pLimit(Math.max(1, opts.concurrency));
   const signal = opts.signal ?? new AbortController().signal;
   const reports: VMHealthReport[] = await Promise.all(
-    targets.map((t, i) => limit(() => checkVm(vms[i]!, t, { pool: opts.pool, signal }))),
+    targets.map((t, i) => limit(() => checkVm(vms[i]!, t, { pool: opts.pool, signal, backend: opts.backend }))),
   );
   reports.sort((a, b) => a.vm_name.localeCompare(b.vm_name));
   return { report: buildFleetReport(reports, startedAt, Math.round(performance.now() - t0)), vms, targets };

@@ -51,5 +51,7 @@ export interface LibvirtBackend {
   listDomains(): Promise<DomainInfo[]>;
   /** Addresses of a running domain from one source. Throws LibvirtError (kind 'not-running', 'no-domain', ...). */
   interfaceAddresses(domain: string, source: AddressSource): Promise<InterfaceAddress[]>;
+  /** One QEMU guest-agent command (JSON text) → the agent's JSON reply text. Needs a read-write connection. */
+  agentCommand(domain: string, command: string | object, timeoutSeconds?: number): Promise<string>;
   close(): Promise<void>;
 }

@@ -116,5 +116,11 @@ export class VirshBackend implements LibvirtBackend {
     return source === 'agent' ? addrs.filter((a) => !isGuestLocalAddress(a.address, a.family)) : addrs;
   }
 
+  async agentCommand(domain: string, command: string | object, timeoutSeconds = 5): Promise<string> {
+    const json = typeof command === 'string' ? command : JSON.stringify(command);
+    const { stdout } = await this.run(['qemu-agent-command', domain, json, '--timeout', String(Math.max(1, Math.round(timeoutSeconds)))], false, domain);
+    return stdout.trim();
+  }
+
   async close(): Promise<void> {}
 }

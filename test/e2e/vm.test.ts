@@ -8,11 +8,13 @@
  * .clonebox.yaml checks (a tmpfs root, /proc/meminfo, an httpd on its 127.0.0.1 only).
  * Set CLONEBOX_VMLAB_KEEP=1 to leave the lab up afterwards; CLONEBOX_VMLAB=0 skips this file.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
+import type { FleetReport } from '../../src/report.js';
+import { REPO_ROOT as REPO } from '../lab/lab.js';
 import { bootVmLab, execInLabNs, guestSsh, guestSshArgs, stopVmLab, vmLabAvailable, type VmLabState } from '../lab/vm/vmlab.js';
 
 const lab = vmLabAvailable();
@@ -147,5 +149,50 @@ describe.runIf(lab.ok)('VM lab: a real libvirt guest in netns cbx-vmlab', () => 
       'http:guest-http',
       'tcp:guest-ssh',
     ]);
+  });
+
+  // The product itself, through the real path: libvirt lease → address → SSH → every probe type.
+  const clonebox = (args: string[]) =>
+    execInLabNs(['node', join(REPO, 'bin', 'clonebox.js'), 'health', 'check', ...args, '--connect', state.uri], { timeoutMs: 90_000 });
+
+  it.each(['native', 'virsh'])('clonebox health check on the real guest (%s libvirt backend)', async (backend) => {
+    const r = await clonebox([state.vm, state.offVm, '--config', state.configFile, '--json', '--libvirt-backend', backend]);
+    const report = JSON.parse(r.stdout) as FleetReport;
+    const vm = report.reports.find((x) => x.vm_name === state.vm)!;
+    expect(vm, r.stderr).toMatchObject({ overall_status: 'HEALTHY', address: state.address, domain_state: 'running' });
+    expect(Object.fromEntries(vm.checks.map((c) => [c.name, `${c.status}/${c.transport}`]))).toEqual({
+      'echo-pong': 'HEALTHY/ssh',
+      'disk-root': 'HEALTHY/ssh',
+      memory: 'HEALTHY/ssh',
+      'guest-http': 'HEALTHY/ssh-tunnel',
+      'guest-ssh': 'HEALTHY/ssh-tunnel',
+    });
+    expect(vm.checks.find((c) => c.name === 'disk-root')!.details).toMatchObject({ filesystem: expect.any(String), mount: '/' });
+    const off = report.reports.find((x) => x.vm_name === state.offVm)!;
+    expect(off).toMatchObject({ overall_status: 'UNKNOWN', reason: 'the VM is shut off' });
+    expect(r.code).toBe(3);
+  });
+
+  it('with SSH closed, guest probes fall back to the guest agent when allowed, and say so', async (ctx) => {
+    if (!state.guestAgent) ctx.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'clonebox-vm-'));
+    try {
+      const file = join(dir, '.clonebox.yaml');
+      // Port 2 has nothing listening: SSH is refused, as on a guest whose sshd is down.
+      writeFileSync(
+        file,
+        `${readFileSync(state.configFile, 'utf8')}\nvms:\n  ${state.vm}:\n    agent_fallback: true\n    ssh: {port: 2}\n`,
+      );
+      const r = await clonebox([state.vm, '--config', file, '--json', '--probe', 'echo-pong', '--probe', 'disk-root', '--probe', 'memory', '--probe', 'guest-http']);
+      const vm = (JSON.parse(r.stdout) as FleetReport).reports[0]!;
+      expect(Object.fromEntries(vm.checks.map((c) => [c.name, `${c.status}/${c.transport}`])), r.stderr).toEqual({
+        'echo-pong': 'HEALTHY/agent',
+        'disk-root': 'HEALTHY/agent',
+        memory: 'HEALTHY/agent',
+        'guest-http': 'UNKNOWN/ssh-tunnel',
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
