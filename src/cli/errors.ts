@@ -15,3 +15,12 @@ export function userMessage(err: unknown): string | undefined {
   if (e?.oclif && typeof e.message === 'string') return e.message.split('\n')[0];
   return undefined;
 }
+
+/** The commands' shared `catch`: one sentence on stderr, exit 3; the stack only with --verbose. */
+export function reportError(err: Error, argv: readonly string[]): void {
+  const message = userMessage(err);
+  const verbose = argv.includes('--verbose') || argv.includes('-v');
+  process.stderr.write(`clonebox: ${message ?? `unexpected error: ${err.message}${verbose ? '' : ' (run with --verbose for details)'}`}\n`);
+  if (verbose) process.stderr.write(`${err.stack ?? ''}\n`);
+  process.exitCode = EXIT_UNKNOWN;
+}

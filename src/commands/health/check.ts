@@ -106,11 +106,7 @@ libvirt unreachable). A fleet exits with its worst VM: unhealthy > degraded > un
   }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<void> {
-    const { userMessage, EXIT_UNKNOWN } = await import('../../cli/errors.js');
-    const message = userMessage(err);
-    const verbose = this.argv.includes('--verbose') || this.argv.includes('-v');
-    process.stderr.write(`clonebox: ${message ?? `unexpected error: ${err.message}${verbose ? '' : ' (run with --verbose for details)'}`}\n`);
-    if (verbose) process.stderr.write(`${err.stack ?? ''}\n`);
-    process.exitCode = EXIT_UNKNOWN;
+    const { reportError } = await import('../../cli/errors.js');
+    reportError(err, this.argv);
   }
 }
