@@ -3,6 +3,7 @@
  * Two pure steps: `summarizeHistory` (store rows → the `--json` shape) and `renderHistory` (that shape → text).
  */
 import { Chalk, type ChalkInstance } from 'chalk';
+import { paintStatus } from './colour.js';
 import type { CheckState } from '../engine/state.js';
 import type { HealthStatus } from '../report.js';
 import type { ActionRow, ResultRow, TransitionRow } from '../store/types.js';
@@ -164,20 +165,6 @@ export interface HistoryRenderOptions {
   maxEvents?: number;
 }
 
-function paint(c: ChalkInstance, s: HealthStatus | null, text: string): string {
-  switch (s) {
-    case 'HEALTHY':
-      return c.green(text);
-    case 'DEGRADED':
-      return c.yellow(text);
-    case 'UNHEALTHY':
-      return c.red(text);
-    case 'UNKNOWN':
-      return c.magenta(text);
-    default:
-      return c.gray(text);
-  }
-}
 
 const BLOCK: Record<TimelineCell, [HealthStatus | null, string]> = {
   H: ['HEALTHY', '█'],
@@ -191,7 +178,7 @@ function bar(c: ChalkInstance, cells: string, color: boolean): string {
   if (!color) return cells;
   return [...cells].map((cell) => {
     const [status, ch] = BLOCK[cell as TimelineCell];
-    return paint(c, status, ch);
+    return paintStatus(c, status, ch);
   }).join('');
 }
 
@@ -234,11 +221,11 @@ export function renderHistory(summary: HistorySummary, options: HistoryRenderOpt
     return `${out.join('\n')}\n`;
   }
   for (const k of summary.checks) {
-    const uptime = k.uptime_percent === null ? c.dim('uptime –') : `uptime ${paint(c, k.uptime_percent >= 99.9 ? 'HEALTHY' : k.uptime_percent >= 99 ? 'DEGRADED' : 'UNHEALTHY', `${k.uptime_percent.toFixed(2)}%`)}`;
+    const uptime = k.uptime_percent === null ? c.dim('uptime –') : `uptime ${paintStatus(c, k.uptime_percent >= 99.9 ? 'HEALTHY' : k.uptime_percent >= 99 ? 'DEGRADED' : 'UNHEALTHY', `${k.uptime_percent.toFixed(2)}%`)}`;
     const facts = [
       plural(k.outages, 'outage'),
       plural(k.failures, 'failed result'),
-      ...(k.unknown ? [paint(c, 'UNKNOWN', `${k.unknown} unknown`)] : []),
+      ...(k.unknown ? [paintStatus(c, 'UNKNOWN', `${k.unknown} unknown`)] : []),
       `of ${k.results}`,
     ].join(', ');
     out.push(`${c.bold(k.check)} ${c.dim(`(${k.type})`)}  ${uptime}  ${facts}  ${c.dim(`duration mean ${ms(k.duration_ms.mean)}, p95 ${ms(k.duration_ms.p95)}`)}`);
@@ -247,12 +234,12 @@ export function renderHistory(summary: HistorySummary, options: HistoryRenderOpt
     const right = clock(summary.until, utc, false);
     out.push(c.dim(`  ${left}${' '.repeat(Math.max(1, width - left.length - right.length))}${right}`));
     if (k.now) {
-      out.push(`  now ${paint(c, k.now.state, k.now.state)}${k.now.hard ? '' : c.dim(' (soft)')} ${c.dim(`since ${clock(k.now.since, utc, true)}`)}`);
+      out.push(`  now ${paintStatus(c, k.now.state, k.now.state)}${k.now.hard ? '' : c.dim(' (soft)')} ${c.dim(`since ${clock(k.now.since, utc, true)}`)}`);
     }
     const events = [
       ...k.transitions.map((t) => ({
         ts: t.ts,
-        text: `${t.from ? paint(c, t.from, t.from) : c.dim('(new)')} → ${paint(c, t.to, t.to)}${t.hard ? '' : c.dim(' (soft)')}  ${t.message}`,
+        text: `${t.from ? paintStatus(c, t.from, t.from) : c.dim('(new)')} → ${paintStatus(c, t.to, t.to)}${t.hard ? '' : c.dim(' (soft)')}  ${t.message}`,
       })),
       ...k.actions.map((a) => ({
         ts: a.ts,

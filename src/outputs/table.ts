@@ -1,21 +1,10 @@
 import { Chalk, type ChalkInstance } from 'chalk';
+import { paintStatus } from './colour.js';
 import type { CheckResult, FleetReport, HealthStatus, VMHealthReport } from '../report.js';
 import type { OutputFormat, RenderOptions } from './types.js';
 
 const SYMBOL: Record<HealthStatus, string> = { HEALTHY: '✔', DEGRADED: '▲', UNHEALTHY: '✖', UNKNOWN: '?' };
 
-function paint(c: ChalkInstance, status: HealthStatus, text: string): string {
-  switch (status) {
-    case 'HEALTHY':
-      return c.green(text);
-    case 'DEGRADED':
-      return c.yellow(text);
-    case 'UNHEALTHY':
-      return c.red(text);
-    default:
-      return c.magenta(text);
-  }
-}
 
 function ms(n: number): string {
   return n >= 1000 ? `${(n / 1000).toFixed(1)}s` : `${Math.round(n)}ms`;
@@ -34,7 +23,7 @@ const pad = (s: string, w: number) => s + ' '.repeat(Math.max(0, w - width(s)));
 
 function vmHeader(c: ChalkInstance, r: VMHealthReport): string {
   const where = r.address ? c.dim(` ${r.address}`) : '';
-  const status = paint(c, r.overall_status, `${SYMBOL[r.overall_status]} ${r.overall_status}`);
+  const status = paintStatus(c, r.overall_status, `${SYMBOL[r.overall_status]} ${r.overall_status}`);
   const counts = r.counts.total ? c.dim(`  ${r.counts.healthy}/${r.counts.total} healthy  ${ms(r.duration_ms)}`) : '';
   return `${c.bold(r.vm_name)}${where}  ${status}${counts}`;
 }
@@ -43,7 +32,7 @@ function rows(c: ChalkInstance, checks: CheckResult[], verbose: boolean): string
   const cells = checks.map((k) => [
     k.name + (k.critical ? '' : c.dim(' (non-critical)')),
     c.dim(k.type + (verbose ? `/${k.transport}` : '')),
-    paint(c, k.status, k.status),
+    paintStatus(c, k.status, k.status),
     c.dim(k.transport === 'none' ? '-' : ms(k.duration_ms)),
     oneLine(k.message),
   ]);
@@ -56,16 +45,16 @@ export function renderTable(report: FleetReport, options: RenderOptions): string
   const out: string[] = [];
   for (const r of report.reports) {
     out.push(vmHeader(c, r));
-    if (r.reason) out.push(`  ${paint(c, 'UNKNOWN', 'cannot evaluate:')} ${oneLine(r.reason)}`);
+    if (r.reason) out.push(`  ${paintStatus(c, 'UNKNOWN', 'cannot evaluate:')} ${oneLine(r.reason)}`);
     if (!r.reason || options.verbose) out.push(...rows(c, r.checks, options.verbose ?? false));
     out.push('');
   }
   const s = report.summary;
   const parts = (['HEALTHY', 'DEGRADED', 'UNHEALTHY', 'UNKNOWN'] as const)
     .filter((st) => s.vms[st.toLowerCase() as 'healthy'] > 0)
-    .map((st) => paint(c, st, `${s.vms[st.toLowerCase() as 'healthy']} ${st.toLowerCase()}`));
+    .map((st) => paintStatus(c, st, `${s.vms[st.toLowerCase() as 'healthy']} ${st.toLowerCase()}`));
   out.push(
-    `${c.bold('Fleet')} ${paint(c, s.overall_status, s.overall_status)}: ${s.vms.total} VM${s.vms.total === 1 ? '' : 's'}` +
+    `${c.bold('Fleet')} ${paintStatus(c, s.overall_status, s.overall_status)}: ${s.vms.total} VM${s.vms.total === 1 ? '' : 's'}` +
       (parts.length ? ` (${parts.join(', ')})` : '') +
       c.dim(`, ${s.checks.total} checks in ${ms(s.duration_ms)}`),
   );
