@@ -75,3 +75,10 @@ export function judgePercent(percent: number, warning: number, critical: number)
   if (percent >= warning) return 'DEGRADED';
   return 'HEALTHY';
 }
+
+/** ` (critical at 90%)` / ` (warning at 80%)` / `` for a status from judgePercent. */
+export function thresholdNote(status: ProbeOutcome['status'], t: { warning_percent: number; critical_percent: number }): string {
+  if (status === 'UNHEALTHY') return ` (critical at ${t.critical_percent}%)`;
+  if (status === 'DEGRADED') return ` (warning at ${t.warning_percent}%)`;
+  return '';
+}

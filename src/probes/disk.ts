@@ -1,6 +1,6 @@
 import type { DiskCheck } from '../config/schema.js';
 import { shellQuote } from '../util/cap.js';
-import { firstLine, judgePercent, outcomeFromError } from './common.js';
+import { firstLine, judgePercent, outcomeFromError, thresholdNote } from './common.js';
 import type { Probe } from './types.js';
 
 export interface DfUsage {
@@ -42,7 +42,7 @@ export const diskProbe: Probe<DiskCheck> = async (check, target, signal) => {
     const usage = parseDf(r.stdout);
     if (!usage) return { status: 'UNKNOWN', message: `cannot read df output for ${check.path}: ${JSON.stringify(firstLine(r.stdout))}` };
     const status = judgePercent(usage.percent, check.warning_percent, check.critical_percent);
-    const limit = status === 'UNHEALTHY' ? ` (critical at ${check.critical_percent}%)` : status === 'DEGRADED' ? ` (warning at ${check.warning_percent}%)` : '';
+    const limit = thresholdNote(status, check);
     return {
       status,
       message: `${usage.mount} is ${usage.percent}% full${limit}`,

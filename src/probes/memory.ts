@@ -1,5 +1,5 @@
 import type { MemoryCheck } from '../config/schema.js';
-import { judgePercent, outcomeFromError } from './common.js';
+import { judgePercent, outcomeFromError, thresholdNote } from './common.js';
 import type { Probe } from './types.js';
 
 /** kB values of /proc/meminfo by key. */
@@ -26,7 +26,7 @@ export const memoryProbe: Probe<MemoryCheck> = async (check, target, signal) => 
     const usage = r.exitCode === 0 ? memoryUsage(parseMeminfo(r.stdout)) : undefined;
     if (!usage) return { status: 'UNKNOWN', message: `cannot read /proc/meminfo in the guest (exit ${r.exitCode})` };
     const status = judgePercent(usage.percent, check.warning_percent, check.critical_percent);
-    const limit = status === 'UNHEALTHY' ? ` (critical at ${check.critical_percent}%)` : status === 'DEGRADED' ? ` (warning at ${check.warning_percent}%)` : '';
+    const limit = thresholdNote(status, check);
     return {
       status,
       message: `memory ${usage.percent}% used${limit}`,
