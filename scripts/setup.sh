@@ -35,7 +35,7 @@ if [ ! -f dist/.built ] || [ -n "$(find src package.json tsconfig.json tsconfig.
   say "building (tsc, oclif manifest)"
   rm -rf dist
   npx tsc -p tsconfig.build.json
-  npx oclif manifest >/dev/null
+  OCLIF_SKIP_NEW_VERSION_CHECK=true npx oclif manifest >/dev/null
   touch dist/.built
 else
   say "build up to date"

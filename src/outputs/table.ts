@@ -24,7 +24,7 @@ const pad = (s: string, w: number) => s + ' '.repeat(Math.max(0, w - width(s)));
 function vmHeader(c: ChalkInstance, r: VMHealthReport): string {
   const where = r.address ? c.dim(` ${r.address}`) : '';
   const status = paintStatus(c, r.overall_status, `${SYMBOL[r.overall_status]} ${r.overall_status}`);
-  const counts = r.counts.total ? c.dim(`  ${r.counts.healthy}/${r.counts.total} healthy  ${ms(r.duration_ms)}`) : '';
+  const counts = r.counts.total && !r.reason ? c.dim(`  ${r.counts.healthy}/${r.counts.total} healthy  ${ms(r.duration_ms)}`) : '';
   return `${c.bold(r.vm_name)}${where}  ${status}${counts}`;
 }
 
