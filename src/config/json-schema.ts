@@ -123,6 +123,7 @@ export const DESCRIPTIONS = {
   vm: {
     address: 'Reach this VM here instead of asking libvirt (e.g. a forwarded port on the host).',
     agent_fallback: 'As libvirt.agent_fallback, for this VM only.',
+    nic: 'For a VM with several NICs: `{mac: 52:54:00:…}` or `{interface: vnet3}` picks whose address is used.',
     ssh: 'SSH settings for this VM, over the global ones key by key.',
     health_checks: 'Checks run on this VM in addition to the global ones; a same-named check replaces the global one.',
   },

@@ -166,6 +166,13 @@ export const VmSettings = z.strictObject({
   /** Reach the VM here instead of asking libvirt (e.g. a forwarded port on the host). */
   address: z.string().min(1).optional(),
   ssh: SshSettings.optional(),
+  /** For a VM with several NICs: take the address of the one with this MAC or interface name. */
+  nic: z
+    .strictObject({
+      mac: z.string().regex(/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/, 'must be a MAC address like 52:54:00:12:34:56').optional(),
+      interface: z.string().min(1).optional(),
+    })
+    .optional(),
   /** Run command, script, disk and memory checks through the QEMU guest agent when SSH cannot reach this VM. */
   agent_fallback: z.boolean().optional(),
   /** Checks run on this VM in addition to the global ones (a same-named one replaces the global). */

@@ -64,6 +64,7 @@ export async function resolveTargets(opts: FleetRunOptions): Promise<VmTarget[]>
     sources: addressSources(opts.config),
     ...(opts.config.libvirt.address_family ? { family: opts.config.libvirt.address_family } : {}),
     overrides,
+    nics: new Map(Object.entries(opts.config.vms).flatMap(([name, s]) => (s.nic ? [[name, s.nic] as const] : []))),
     concurrency: opts.concurrency,
   });
 }

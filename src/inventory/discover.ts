@@ -24,6 +24,8 @@ export interface DiscoverOptions {
   family?: 'ipv4' | 'ipv6';
   /** VM name → address from config: libvirt is not asked for these. */
   overrides: ReadonlyMap<string, string>;
+  /** VM name → which NIC's address to use. */
+  nics?: ReadonlyMap<string, NicChoice>;
   /** Address lookups at once (each may be a virsh process). */
   concurrency?: number;
 }
@@ -64,9 +66,21 @@ function isUsable(a: InterfaceAddress): boolean {
   return !/^fe[89ab]/i.test(a.address) && a.address !== '::1';
 }
 
-/** Pick one address: the preferred family first, then whatever is usable, in libvirt's order. */
-export function chooseAddress(addrs: readonly InterfaceAddress[], family: 'ipv4' | 'ipv6' = 'ipv4'): string | undefined {
-  const usable = addrs.filter(isUsable);
+/** Which NIC to take a VM's address from, when it has several. */
+export interface NicChoice {
+  mac?: string;
+  /** Interface name as libvirt reports it (vnet3, or the guest's eth1 with the agent source). */
+  interface?: string;
+}
+
+/** Pick one address: on the chosen NIC, the preferred family first, then whatever is usable, in libvirt's order. */
+export function chooseAddress(addrs: readonly InterfaceAddress[], family: 'ipv4' | 'ipv6' = 'ipv4', nic: NicChoice = {}): string | undefined {
+  const usable = addrs.filter(
+    (a) =>
+      isUsable(a) &&
+      (nic.mac === undefined || a.mac?.toLowerCase() === nic.mac.toLowerCase()) &&
+      (nic.interface === undefined || a.interface === nic.interface),
+  );
   return (usable.find((a) => a.family === family) ?? usable[0])?.address;
 }
 
@@ -76,14 +90,16 @@ export async function resolveAddress(
   name: string,
   sources: readonly AddressSource[],
   family?: 'ipv4' | 'ipv6',
+  nic: NicChoice = {},
 ): Promise<{ address?: string; source?: AddressSource; tried: string[] }> {
   const tried: string[] = [];
   for (const source of sources) {
     try {
       const addrs = await backend.interfaceAddresses(name, source);
-      const address = chooseAddress(addrs, family);
+      const address = chooseAddress(addrs, family, nic);
       if (address) return { address, source, tried };
-      tried.push(`${source}: none`);
+      const which = nic.mac ?? nic.interface;
+      tried.push(`${source}: none${which && addrs.length ? ` on ${which}` : ''}`);
     } catch (err) {
       if (err instanceof LibvirtError && (err.kind === 'connect' || err.kind === 'no-domain' || err.kind === 'not-running')) throw err;
       tried.push(`${source}: ${(err as Error).message}`);
@@ -147,7 +163,7 @@ export async function discover(backend: () => Promise<LibvirtBackend>, opts: Dis
       const why = NOT_RUNNING[domain.state];
       if (why) return { name, state: domain.state, unavailable: why };
       try {
-        const r = await resolveAddress(lv, name, opts.sources, opts.family);
+        const r = await resolveAddress(lv, name, opts.sources, opts.family, opts.nics?.get(name));
         if (r.address) return { name, state: domain.state, address: r.address, addressSource: r.source! };
         return { name, state: domain.state, unavailable: `no address yet (tried ${r.tried.join('; ')})` };
       } catch (err) {

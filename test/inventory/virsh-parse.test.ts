@@ -43,3 +43,16 @@ describe('globs', () => {
     ['a.b', 'axb', false],
   ] as const)('%s ~ %s: %s', (glob, name, hit) => expect(globToRegExp(glob).test(name)).toBe(hit));
 });
+
+describe('address choice on a VM with several NICs', () => {
+  const addrs = [
+    { interface: 'vnet0', mac: '52:54:00:00:00:01', family: 'ipv4' as const, address: '10.0.0.5', prefix: 24 },
+    { interface: 'vnet1', mac: '52:54:00:00:00:02', family: 'ipv4' as const, address: '10.1.0.5', prefix: 24 },
+  ];
+  it.each([
+    ['the first NIC by default', {}, '10.0.0.5'],
+    ['by MAC (any case)', { mac: '52:54:00:00:00:02'.toUpperCase() }, '10.1.0.5'],
+    ['by interface name', { interface: 'vnet1' }, '10.1.0.5'],
+    ['nothing when the NIC has no address', { mac: '52:54:00:00:00:09' }, undefined],
+  ])('%s', (_why, nic, expected) => expect(chooseAddress(addrs, 'ipv4', nic)).toBe(expected));
+});

@@ -1,0 +1,643 @@
+/**
+ * `clonebox health watch`: the library call behind the thin oclif command (docs/watch.md).
+ *
+ * One process, one SSH pool, one libvirt backend, one store, for as long as it runs:
+ *   discovery (refreshed every min(interval, 30 s), and soon after a transport error)
+ *     → scheduler (each VM's checks on their interval, jittered; src/engine/scheduler.ts)
+ *     → checkVm over the pooled connection → thresholds (store, or in memory with --no-store) → actions
+ *     → the current picture: live table / lines / JSON lines, /metrics, and the exit code at the end.
+ * Everything kept between rounds is keyed by VM and check, so nothing grows with the number of rounds.
+ */
+import pLimit from 'p-limit';
+import { formatDuration } from '../config/duration.js';
+import { loadConfig } from '../config/load.js';
+import { libvirtUri, resolveVm, type ResolvedVm } from '../config/resolve.js';
+import type { CloneboxConfig } from '../config/schema.js';
+import { runAction } from '../engine/actions.js';
+import { buildFleetReport, buildVmReport } from '../engine/aggregate.js';
+import { checkVm, sshTargetFor } from '../engine/check-vm.js';
+import { filterProbes, resolveTargets, UsageError, type FleetRunOptions } from '../engine/fleet.js';
+import { CheckScheduler, seededRandom, type ScheduleEntry, type ScheduleItem } from '../engine/scheduler.js';
+import { advanceWithStore, describeAction, type ActionOutcome } from '../engine/stateful.js';
+import { ActionGuard, advanceReports, policyFromVms, stateKey, type StateMap } from '../engine/state.js';
+import type { VmTarget } from '../inventory/discover.js';
+import { openBackend, type BackendChoice } from '../inventory/open.js';
+import type { LibvirtBackend } from '../inventory/types.js';
+import { LiveScreen, renderLiveFrame, type LiveRow } from '../outputs/live.js';
+import { oneLine } from '../outputs/table.js';
+import { wantColor } from '../outputs/types.js';
+import { EXIT_CODES, type CheckResult, type FleetReport, type HealthStatus, type VMHealthReport } from '../report.js';
+import type { HealthStore, TransitionRow } from '../store/types.js';
+import { SshPool } from '../transport/ssh-pool.js';
+import type { CommandIO } from './check.js';
+import type { MetricsServer } from './metrics-server.js';
+
+export interface WatchCommandOptions {
+  vms: string[];
+  config: string;
+  all: boolean;
+  probe?: string[];
+  json: boolean;
+  connect?: string;
+  /** VMs checked at once. */
+  concurrency: number;
+  verbose: boolean;
+  acceptNewHostKeys: boolean;
+  libvirtBackend: BackendChoice;
+  /** Overrides every check's `interval`. */
+  intervalMs?: number;
+  /** History store spec; default: the default store (`$XDG_DATA_HOME/clonebox/health.db`) or `history.store`. */
+  store?: string;
+  /** State in memory only: nothing recorded, nothing read. */
+  noStore?: boolean;
+  metricsPort?: number;
+  metricsHost?: string;
+  /** Stop after this many full rounds (tests, cron). */
+  rounds?: number;
+  /** Seed for the jitter (tests). */
+  seed?: number;
+  /** Live table on/off; default: stdout is a terminal and not --json. */
+  live?: boolean;
+}
+
+export interface WatchIO extends CommandIO {
+  stdout: CommandIO['stdout'] & { columns?: number; rows?: number; on?(event: 'resize', fn: () => void): unknown; off?(event: 'resize', fn: () => void): unknown };
+}
+
+export interface WatchResult {
+  exitCode: number;
+  rounds: number;
+  /** What stopped it. */
+  reason: 'interrupted' | 'rounds';
+  report: FleetReport;
+}
+
+/** The latest of one check, as reported (after thresholds). */
+interface CheckView {
+  result: CheckResult;
+  /** ms: when the reported status last changed. */
+  since: number;
+  streak?: string;
+}
+
+interface WatchedVm {
+  name: string;
+  target: VmTarget;
+  /** Its checks after --probe. */
+  resolved: ResolvedVm;
+  /** Why it cannot be evaluated, from its latest results. */
+  reason?: string;
+  /** Keyed by check name: bounded by the config. */
+  checks: Map<string, CheckView>;
+}
+
+/** What the scheduler runs together: the checks of one VM that share an interval (one SSH round trip, one store transaction). */
+interface Slot {
+  vm: string;
+  checks: string[];
+}
+
+/** Events of the watch, for lines, JSON lines and the live table's footer. */
+type WatchEvent =
+  | { type: 'transition'; ts: string; vm: string; check: string; from: HealthStatus | null; to: HealthStatus; hard: boolean; streak?: string; message: string }
+  | { type: 'status'; ts: string; vm: string; check: string; from: HealthStatus | null; to: HealthStatus; state: HealthStatus; since: string; message: string }
+  | {
+      type: 'action';
+      ts: string;
+      vm: string;
+      check: string;
+      kind: string;
+      command: string;
+      status: string;
+      exit_code?: number;
+      duration_ms?: number;
+      reason?: string;
+      output?: string;
+    };
+
+/** The longest pause before redialling a VM whose SSH failed: a few intervals, between 2 s and 30 s. */
+export function reconnectBackoffMs(minIntervalMs: number): number {
+  return Math.max(2000, Math.min(30_000, minIntervalMs * 4));
+}
+
+/** How often the list of VMs and their addresses is asked of libvirt again: min(interval, 30 s), at least 1 s. */
+export function discoveryEveryMs(minIntervalMs: number): number {
+  return Math.max(1000, Math.min(30_000, minIntervalMs));
+}
+
+/** `2026-11-27T21:00:00Z`: seconds are enough for a person. */
+export function isoSeconds(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** One line per event for logs and pipes (not a terminal). */
+export function eventLine(e: WatchEvent, actionText?: string): string {
+  const at = isoSeconds(Date.parse(e.ts));
+  switch (e.type) {
+    case 'transition':
+      return `${at} ${e.vm}/${e.check} ${e.from ?? '(new)'} → ${e.to}${e.hard ? '' : e.streak ? ` (soft: ${e.streak})` : ' (soft)'}: ${oneLine(e.message)}`;
+    case 'status': {
+      const note =
+        e.to === 'UNKNOWN'
+          ? `not evaluated${e.state === 'UNKNOWN' ? '' : `; state stays ${e.state}`}`
+          : e.from === null
+            ? `state kept from the store, since ${isoSeconds(Date.parse(e.since))}`
+            : 'evaluated again; state unchanged';
+      return `${at} ${e.vm}/${e.check} ${e.from ?? '(new)'} → ${e.to} (${note}): ${oneLine(e.message)}`;
+    }
+    case 'action':
+      return `${at} action ${oneLine(actionText ?? `${e.vm}/${e.check}: ${e.kind} "${e.command}" ${e.status}`)}`;
+  }
+}
+
+function configuredIntervals(config: CloneboxConfig): number[] {
+  return [...config.health_checks, ...Object.values(config.vms).flatMap((v) => v.health_checks)].map((c) => c.interval);
+}
+
+/** Resolves after `ms`, on `wake()`, or when the signal aborts, whichever comes first. */
+class Waker {
+  #wake: (() => void) | undefined;
+  #pending = false;
+
+  wake(): void {
+    if (this.#wake) this.#wake();
+    else this.#pending = true;
+  }
+
+  wait(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.#pending || signal.aborted || ms <= 0) {
+      this.#pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(ms, 60_000));
+      signal.addEventListener('abort', done, { once: true });
+      this.#wake = done;
+    });
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: AbortSignal): Promise<WatchResult> {
+  const config = await loadConfig(opts.config);
+  const uri = libvirtUri(config, opts.connect);
+  const live = opts.live ?? (!opts.json && Boolean(io.stdout.isTTY));
+  const color = wantColor(io.stdout);
+  const recent: string[] = []; // the live table's footer: bounded
+  const note = (line: string) => {
+    recent.push(line);
+    if (recent.length > 8) recent.shift();
+  };
+  const say = (msg: string) => (live ? note(msg) : io.stderr.write(`clonebox: ${msg}\n`));
+  const log = (msg: string) => (opts.verbose ? say(msg) : undefined);
+
+  const intervals = opts.intervalMs !== undefined ? [opts.intervalMs] : configuredIntervals(config);
+  const minInterval = intervals.length ? Math.min(...intervals) : 30_000;
+  const pool = new SshPool({ log, maxBackoffMs: reconnectBackoffMs(minInterval) });
+  let backend: Promise<LibvirtBackend> | undefined;
+  const openLibvirt = (): Promise<LibvirtBackend> =>
+    (backend ??= openBackend(uri, opts.libvirtBackend, log).catch((err: unknown) => {
+      backend = undefined; // try again at the next discovery
+      throw err;
+    }));
+
+  const stop = new AbortController();
+  const onInterrupt = () => stop.abort(new Error('interrupted'));
+  if (signal.aborted) onInterrupt();
+  signal.addEventListener('abort', onInterrupt, { once: true });
+
+  let store: HealthStore | undefined;
+  let metrics: MetricsServer | undefined;
+  let screen: LiveScreen | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  let redrawTimer: NodeJS.Timeout | undefined;
+  let onResize: (() => void) | undefined;
+  const inflight = new Set<Promise<void>>();
+  let discovering: Promise<void> | undefined;
+
+  const watched = new Map<string, WatchedVm>();
+  const states: StateMap = new Map(); // --no-store only
+  const guard = new ActionGuard();
+  const actionRuns = new Map<string, number[]>(); // --no-store only: at most guard.max_runs per key
+  let actionSeq = 0;
+  const scheduler = new CheckScheduler<Slot>(opts.seed !== undefined ? { random: seededRandom(opts.seed) } : {});
+  const waker = new Waker();
+  const started = Date.now();
+  let lastRoundAt = started;
+
+  // ─── the current picture ───
+  const snapshot = (): FleetReport => {
+    const reports: VMHealthReport[] = [];
+    let latest = 0;
+    for (const vm of watched.values()) {
+      if (vm.checks.size === 0) continue;
+      const checks = vm.resolved.checks.flatMap((c) => vm.checks.get(c.name)?.result ?? []);
+      let ts = 0;
+      for (const c of checks) ts = Math.max(ts, Date.parse(c.timestamp));
+      latest = Math.max(latest, ts);
+      reports.push(
+        buildVmReport(
+          {
+            vm_name: vm.name,
+            timestamp: new Date(ts).toISOString(),
+            duration_ms: Math.max(0, ...checks.map((c) => c.duration_ms)),
+            ...(vm.target.address ? { address: vm.target.address } : {}),
+            ...(vm.target.state ? { domain_state: vm.target.state } : {}),
+            ...(vm.reason ? { reason: vm.reason } : {}),
+          },
+          checks,
+        ),
+      );
+    }
+    reports.sort((a, b) => a.vm_name.localeCompare(b.vm_name));
+    return buildFleetReport(reports, new Date(latest || started), Math.max(0, lastRoundAt - started));
+  };
+
+  // ─── output ───
+  const emit = (e: WatchEvent, actionText?: string) => {
+    if (opts.json) io.stdout.write(`${JSON.stringify(e)}\n`);
+    else if (live) {
+      note(eventLine(e, actionText));
+      scheduleRedraw();
+    } else io.stdout.write(`${eventLine(e, actionText)}\n`);
+  };
+  const checkCount = () => {
+    let n = 0;
+    for (const vm of watched.values()) n += vm.resolved.checks.length;
+    return n;
+  };
+  const redraw = () => {
+    if (!screen) return;
+    const report = snapshot();
+    const rows: LiveRow[] = [];
+    for (const vm of [...watched.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+      for (const c of vm.resolved.checks) {
+        const v = vm.checks.get(c.name);
+        rows.push(
+          v
+            ? { vm: vm.name, check: c.name, status: v.result.status, ...(v.streak ? { streak: v.streak } : {}), message: v.result.message, since: v.since, critical: c.critical }
+            : { vm: vm.name, check: c.name, status: 'UNKNOWN', message: 'waiting for the first result', since: started, critical: c.critical },
+        );
+      }
+    }
+    const every = opts.intervalMs !== undefined ? `every ${formatDuration(opts.intervalMs)}` : 'per-check intervals';
+    const time = new Date().toTimeString().slice(0, 8);
+    const title = `clonebox health watch · ${watched.size} VM${watched.size === 1 ? '' : 's'}, ${rows.length} checks, ${every} · round ${scheduler.rounds} · fleet ${report.summary.overall_status} · ${time} · Ctrl-C stops`;
+    screen.draw(
+      renderLiveFrame(
+        { title, status: report.summary.overall_status, rows, events: recent },
+        { columns: io.stdout.columns ?? 80, rows: io.stdout.rows ?? 24, color, now: Date.now() },
+      ),
+    );
+  };
+  function scheduleRedraw() {
+    if (!screen || redrawTimer) return;
+    redrawTimer = setTimeout(() => {
+      redrawTimer = undefined;
+      redraw();
+    }, 50);
+  }
+
+  // ─── discovery ───
+  const fleetOpts: FleetRunOptions = {
+    config,
+    selectors: opts.vms,
+    all: opts.all,
+    ...(opts.probe ? { probes: opts.probe } : {}),
+    concurrency: opts.concurrency,
+    backend: openLibvirt,
+    pool,
+    signal: stop.signal,
+    acceptNewHostKeys: opts.acceptNewHostKeys,
+  };
+  const refreshEvery = discoveryEveryMs(minInterval);
+  const urgentGap = Math.min(refreshEvery, 2000);
+  let lastDiscovery = 0;
+  let nextDiscovery = 0;
+  let discoveryWanted = false;
+  let lastDiscoveryError: string | undefined;
+
+  const slotsOf = (vm: WatchedVm): ScheduleItem<Slot>[] => {
+    const byInterval = new Map<number, string[]>();
+    for (const c of vm.resolved.checks) {
+      const every = opts.intervalMs ?? c.interval;
+      const list = byInterval.get(every) ?? [];
+      list.push(c.name);
+      byInterval.set(every, list);
+    }
+    return [...byInterval].map(([intervalMs, checks]) => ({ key: `${vm.name}\u0000${intervalMs}`, intervalMs, data: { vm: vm.name, checks } }));
+  };
+
+  const applyTargets = (targets: VmTarget[]) => {
+    const resolved = filterProbes(
+      targets.map((t) => resolveVm(config, t.name, { acceptNewHostKeys: opts.acceptNewHostKeys })),
+      opts.probe,
+    );
+    const keep = new Set<string>();
+    targets.forEach((t, i) => {
+      keep.add(t.name);
+      const r = resolved[i]!;
+      const existing = watched.get(t.name);
+      if (!existing) {
+        watched.set(t.name, { name: t.name, target: t, resolved: r, checks: new Map() });
+        return;
+      }
+      if (existing.target.address !== t.address || existing.target.unavailable !== t.unavailable) {
+        log(`VM ${t.name}: ${t.address ? `address ${t.address}` : `unavailable: ${t.unavailable ?? 'no address'}`}${existing.target.address && existing.target.address !== t.address ? ` (was ${existing.target.address})` : ''}`);
+      }
+      existing.target = t;
+      existing.resolved = r;
+      const names = new Set(r.checks.map((c) => c.name));
+      for (const name of existing.checks.keys()) if (!names.has(name)) existing.checks.delete(name);
+    });
+    for (const name of [...watched.keys()]) {
+      if (keep.has(name)) continue;
+      log(`VM ${name}: gone from libvirt; no longer watched`);
+      watched.delete(name);
+      states.delete(name);
+      for (const key of [...actionRuns.keys()]) if (key.startsWith(`${name}\u0000`)) actionRuns.delete(key);
+    }
+    scheduler.sync([...watched.values()].flatMap(slotsOf), Date.now());
+  };
+
+  const discover = async (): Promise<void> => {
+    lastDiscovery = Date.now();
+    nextDiscovery = lastDiscovery + refreshEvery;
+    discoveryWanted = false;
+    try {
+      applyTargets(await resolveTargets(fleetOpts));
+      if (lastDiscoveryError) say('libvirt answers again');
+      lastDiscoveryError = undefined;
+    } catch (err) {
+      if (stop.signal.aborted) return;
+      const msg = (err as Error).message;
+      // Said once per distinct failure, not every refresh.
+      if (msg !== lastDiscoveryError) say(`cannot refresh the VM list (${msg}); keeping the last known addresses`);
+      lastDiscoveryError = msg;
+    }
+  };
+
+  // ─── one slot: run, threshold, act, report ───
+  const limit = pLimit(Math.max(1, opts.concurrency));
+
+  const advanceInMemory = async (
+    vm: WatchedVm,
+    subset: ResolvedVm,
+    raw: VMHealthReport,
+    batchSignal: AbortSignal,
+  ): Promise<{ report: VMHealthReport; transitions: TransitionRow[]; actions: ActionOutcome[] }> => {
+    const prev: StateMap = new Map();
+    const mine = states.get(vm.name);
+    if (mine) prev.set(vm.name, mine);
+    const adv = advanceReports([raw], prev, policyFromVms([subset]));
+    const next = adv.states.get(vm.name);
+    if (next) states.set(vm.name, next);
+    const transitions: TransitionRow[] = [];
+    const actions: ActionOutcome[] = [];
+    for (const c of adv.checks) {
+      const t = c.outcome.transition;
+      if (t) transitions.push({ ts: Date.parse(t.at), vm: c.vm, check: c.check, from: t.from, to: t.to, hard: t.hard, message: t.message });
+      const kind = c.outcome.action;
+      const command = kind ? c.policy[kind] : undefined;
+      if (!kind || !command) continue;
+      const now = Date.now();
+      const key = `${stateKey(c.vm, c.check)}\u0000${kind}`;
+      const runs = (actionRuns.get(key) ?? []).filter((at) => at > now - guard.policy.window_ms);
+      const decision = guard.decide(kind, runs, now);
+      const planned = { id: ++actionSeq, vm: c.vm, check: c.check, kind, command, allowed: decision.allowed, ...(decision.reason ? { reason: decision.reason } : {}) };
+      if (!decision.allowed) {
+        actions.push(planned);
+        continue;
+      }
+      runs.push(now);
+      actionRuns.set(key, runs.slice(-guard.policy.max_runs));
+      const spec = subset.checks.find((k) => k.name === c.check)?.[kind];
+      const address = vm.target.address;
+      const result = spec
+        ? await runAction(spec, { vm: vm.name, ...(address ? { address, session: pool.session(sshTargetFor(subset, address)) } : {}) }, batchSignal)
+        : { status: 'error' as const, reason: `no ${kind} action configured for ${c.vm}/${c.check}`, duration_ms: 0 };
+      actions.push({ ...planned, result });
+    }
+    return { report: adv.reports[0]!, transitions, actions };
+  };
+
+  const publish = (vm: WatchedVm, raw: VMHealthReport, report: VMHealthReport, transitions: TransitionRow[], actions: ActionOutcome[]) => {
+    vm.reason = report.reason;
+    const rawByName = new Map(raw.checks.map((c) => [c.name, c]));
+    for (const c of report.checks) {
+      const before = vm.checks.get(c.name);
+      const th = c.details.threshold as { state?: HealthStatus; streak?: string; since?: string } | undefined;
+      const at = Date.parse(c.timestamp);
+      const since =
+        th?.since && th.state === c.status ? Date.parse(th.since) : before && before.result.status === c.status ? before.since : at;
+      vm.checks.set(c.name, { result: c, since, ...(th?.streak ? { streak: th.streak } : {}) });
+      const message = rawByName.get(c.name)?.message ?? c.message;
+      const t = transitions.find((x) => x.check === c.name);
+      if (t) {
+        emit({
+          type: 'transition',
+          ts: new Date(t.ts).toISOString(),
+          vm: vm.name,
+          check: c.name,
+          from: t.from,
+          to: t.to,
+          hard: t.hard,
+          ...(th?.streak ? { streak: th.streak } : {}),
+          message: t.message,
+        });
+      } else if (!before || before.result.status !== c.status) {
+        emit({
+          type: 'status',
+          ts: c.timestamp,
+          vm: vm.name,
+          check: c.name,
+          from: before?.result.status ?? null,
+          to: c.status,
+          state: th?.state ?? c.status,
+          since: new Date(since).toISOString(),
+          message,
+        });
+      }
+    }
+    for (const a of actions) {
+      const r = a.result;
+      emit(
+        {
+          type: 'action',
+          ts: new Date().toISOString(),
+          vm: a.vm,
+          check: a.check,
+          kind: a.kind,
+          command: a.command,
+          status: r?.status ?? 'suppressed',
+          ...(r?.exit_code !== undefined ? { exit_code: r.exit_code } : {}),
+          ...(r?.duration_ms !== undefined ? { duration_ms: Math.round(r.duration_ms) } : {}),
+          ...(r?.reason ?? a.reason ? { reason: r?.reason ?? a.reason } : {}),
+          ...(r?.output ? { output: r.output } : {}),
+        },
+        describeAction(a),
+      );
+    }
+  };
+
+  const onRound = () => {
+    const n = scheduler.rounds;
+    const now = Date.now();
+    const report = snapshot();
+    const s = report.summary;
+    const ssh = pool.stats();
+    if (opts.json) {
+      io.stdout.write(
+        `${JSON.stringify({
+          type: 'round',
+          round: n,
+          ts: new Date(now).toISOString(),
+          duration_ms: now - lastRoundAt,
+          status: s.overall_status,
+          exit_code: EXIT_CODES[s.overall_status],
+          vms: s.vms,
+          checks: s.checks,
+          ssh_connections_opened: ssh.connectionsOpened,
+          ssh_connections_open: ssh.open,
+          ssh_connect_attempts: ssh.connectAttempts,
+          rss_bytes: process.memoryUsage.rss(),
+        })}\n`,
+      );
+    } else {
+      log(`round ${n} in ${formatDuration(now - lastRoundAt)}: fleet ${s.overall_status}, ${s.vms.total} VMs, ${s.checks.total} checks, ${ssh.connectionsOpened} SSH connections opened so far`);
+    }
+    lastRoundAt = now;
+    scheduleRedraw();
+    if (opts.rounds !== undefined && n >= opts.rounds && !stop.signal.aborted) stop.abort(new Error('rounds'));
+  };
+
+  const runSlot = async (entry: ScheduleEntry<Slot>): Promise<void> => {
+    // A controller per run: the probes' AbortSignal.any() then hangs off a short-lived signal, not the watch's.
+    const batch = new AbortController();
+    const cancel = () => batch.abort(stop.signal.reason);
+    stop.signal.addEventListener('abort', cancel, { once: true });
+    const vm = watched.get(entry.data.vm);
+    try {
+      if (!vm) return;
+      const names = new Set(entry.data.checks);
+      const subset: ResolvedVm = { ...vm.resolved, checks: vm.resolved.checks.filter((c) => names.has(c.name)) };
+      if (subset.checks.length === 0) return;
+      const target = vm.target;
+      const raw = await limit(() => checkVm(subset, target, { pool, signal: batch.signal }));
+      if (batch.signal.aborted) return; // cut short by Ctrl-C or --rounds: not evidence about the VM
+      if (raw.checks.some((c) => c.details.transport_error !== undefined)) discoveryWanted = true;
+      let out: { report: VMHealthReport; transitions: TransitionRow[]; actions: ActionOutcome[] };
+      if (store) {
+        const s = await advanceWithStore(store, { report: buildFleetReport([raw], new Date(raw.timestamp), raw.duration_ms), vms: [subset], targets: [target] }, pool, batch.signal);
+        out = { report: s.report.reports[0]!, transitions: s.transitions, actions: s.actions };
+      } else {
+        out = await advanceInMemory(vm, subset, raw, batch.signal);
+      }
+      if (watched.get(vm.name) === vm) publish(vm, raw, out.report, out.transitions, out.actions);
+    } catch (err) {
+      if (!stop.signal.aborted) say(`${entry.data.vm}: ${(err as Error).message}`);
+    } finally {
+      stop.signal.removeEventListener('abort', cancel);
+      if (!stop.signal.aborted && scheduler.complete(entry.key, Date.now())) onRound();
+      waker.wake();
+    }
+  };
+
+  // ─── run ───
+  try {
+    const storeSpec = opts.noStore ? undefined : (opts.store ?? config.history?.store ?? 'default');
+    if (storeSpec !== undefined) {
+      const { openStore } = await import('../store/index.js');
+      try {
+        store = await openStore(storeSpec, { retentionMs: config.history?.retention ?? 30 * 86_400_000 });
+      } catch (err) {
+        throw new UsageError(`cannot open the history store ${storeSpec}: ${(err as Error).message}; choose another with --store, or keep state in memory with --no-store`);
+      }
+      log(`history: ${store.kind} at ${store.location}`);
+    } else log('history: none (--no-store); thresholds kept in memory');
+
+    // The first discovery decides what is watched; its errors (no such check, libvirt down with --all) end the watch.
+    lastDiscovery = Date.now();
+    nextDiscovery = lastDiscovery + refreshEvery;
+    applyTargets(await resolveTargets(fleetOpts));
+    if (scheduler.size === 0) throw new UsageError('nothing to watch: no health checks are configured for these VMs (health_checks in the config)');
+
+    if (opts.metricsPort !== undefined) {
+      const { startMetricsServer } = await import('./metrics-server.js');
+      metrics = await startMetricsServer({
+        host: opts.metricsHost ?? '127.0.0.1',
+        port: opts.metricsPort,
+        snapshot,
+        counters: () => {
+          const ssh = pool.stats();
+          return { rounds: scheduler.rounds, connectionsOpened: ssh.connectionsOpened, connectionsOpen: ssh.open };
+        },
+      });
+      say(`metrics at ${metrics.url}`);
+    }
+
+    if (live) {
+      screen = new LiveScreen(io.stdout);
+      screen.start();
+      ticker = setInterval(redraw, 1000);
+      onResize = () => redraw();
+      io.stdout.on?.('resize', onResize);
+      redraw();
+    }
+
+    while (!stop.signal.aborted) {
+      const now = Date.now();
+      if (!discovering && (now >= nextDiscovery || (discoveryWanted && now >= lastDiscovery + urgentGap))) {
+        const d: Promise<void> = discover().finally(() => {
+          discovering = undefined;
+          waker.wake();
+        });
+        discovering = d;
+      }
+      for (const entry of scheduler.takeDue(now)) {
+        const p: Promise<void> = runSlot(entry).finally(() => inflight.delete(p));
+        inflight.add(p);
+      }
+      let wakeAt = nextDiscovery;
+      const due = scheduler.nextWake();
+      if (due !== undefined) wakeAt = Math.min(wakeAt, due);
+      if (discoveryWanted) wakeAt = Math.min(wakeAt, lastDiscovery + urgentGap);
+      await waker.wait(wakeAt - Date.now(), stop.signal);
+    }
+  } finally {
+    signal.removeEventListener('abort', onInterrupt);
+    if (!stop.signal.aborted) stop.abort(new Error('error'));
+    // In-flight probes were cancelled by the abort; give them a moment to hand their channels back.
+    await Promise.race([Promise.allSettled([...inflight, ...(discovering ? [discovering] : [])]), sleep(1500)]);
+    if (ticker) clearInterval(ticker);
+    if (redrawTimer) clearTimeout(redrawTimer);
+    if (onResize) io.stdout.off?.('resize', onResize);
+    if (screen) {
+      redraw();
+      screen.stop();
+    }
+    await Promise.allSettled([
+      metrics?.close(),
+      pool.close(),
+      store?.close(),
+      (async () => (backend ? (await backend.catch(() => undefined))?.close() : undefined))(),
+    ]);
+  }
+
+  const report = snapshot();
+  const reason: WatchResult['reason'] = (stop.signal.reason as Error | undefined)?.message === 'rounds' ? 'rounds' : 'interrupted';
+  const exitCode = EXIT_CODES[report.summary.overall_status];
+  if (opts.json) {
+    io.stdout.write(`${JSON.stringify({ type: 'stop', ts: new Date().toISOString(), reason, rounds: scheduler.rounds, status: report.summary.overall_status, exit_code: exitCode })}\n`);
+  } else {
+    log(`stopped (${reason === 'rounds' ? `${scheduler.rounds} rounds done` : 'interrupted'}) after ${formatDuration(Date.now() - started)}: fleet ${report.summary.overall_status}`);
+  }
+  return { exitCode, rounds: scheduler.rounds, reason, report };
+}

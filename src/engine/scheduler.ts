@@ -1,0 +1,161 @@
+/**
+ * When each check of `health watch` runs next. Pure and clock-free (the caller passes `now`), so tests drive it
+ * with a fake clock and a seeded random source.
+ *
+ * - Each entry has its own interval (a check's `interval`, or `--interval` for all).
+ * - First runs are spread uniformly over min(interval, 5 s), so 100 VMs started together do not all open their
+ *   SSH connections in the same millisecond.
+ * - Every later run is due at `anchor + k·interval ± 10 %`: jittered, but anchored, so the schedule neither
+ *   drifts nor bunches up again over a long watch.
+ * - A run that overran its period does not cause a burst of catch-up runs: missed periods are skipped.
+ * - A "round" is complete when every entry has run that many times: the slowest entry sets the pace.
+ *
+ * The map is keyed by entry: it holds exactly what the last `sync` named, so it never grows over a watch.
+ */
+
+/** A small, fast, seedable PRNG (mulberry32): deterministic jitter for tests, `Math.random` otherwise. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface SchedulerOptions {
+  /** Uniform in [0, 1). Default Math.random. */
+  random?: () => number;
+  /** First runs are spread over [0, min(interval, this)). Default 5 s. */
+  maxInitialSpreadMs?: number;
+  /** Each later run is moved by up to ± this share of its interval. Default 0.1. */
+  jitter?: number;
+}
+
+export interface ScheduleItem<T> {
+  key: string;
+  intervalMs: number;
+  data: T;
+}
+
+export interface ScheduleEntry<T> extends ScheduleItem<T> {
+  /** When the next run is due (ms, the caller's clock). */
+  nextDue: number;
+  /** Taken by `takeDue` and not yet `complete`d. */
+  running: boolean;
+  /** Completed runs (an entry added mid-watch starts at the rounds already completed). */
+  runs: number;
+  /** Time the period count starts from. */
+  anchor: number;
+  /** Index of the period of the next run. */
+  period: number;
+}
+
+export const DEFAULT_INITIAL_SPREAD_MS = 5000;
+export const DEFAULT_JITTER = 0.1;
+
+export class CheckScheduler<T> {
+  readonly #entries = new Map<string, ScheduleEntry<T>>();
+  readonly #random: () => number;
+  readonly #spreadMs: number;
+  readonly #jitter: number;
+  #rounds = 0;
+
+  constructor(options: SchedulerOptions = {}) {
+    this.#random = options.random ?? Math.random;
+    this.#spreadMs = Math.max(0, options.maxInitialSpreadMs ?? DEFAULT_INITIAL_SPREAD_MS);
+    this.#jitter = Math.min(0.5, Math.max(0, options.jitter ?? DEFAULT_JITTER));
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  entries(): IterableIterator<ScheduleEntry<T>> {
+    return this.#entries.values();
+  }
+
+  get(key: string): ScheduleEntry<T> | undefined {
+    return this.#entries.get(key);
+  }
+
+  /**
+   * Hold exactly these items: new ones get a first run spread over min(interval, spread) from `now`, gone ones
+   * are dropped (a run in flight just completes into nothing), a changed interval starts a new anchor at the
+   * next due time, and `data` is replaced.
+   */
+  sync(items: Iterable<ScheduleItem<T>>, now: number): void {
+    const seen = new Set<string>();
+    for (const item of items) {
+      if (!(item.intervalMs > 0)) throw new RangeError(`interval of ${item.key} must be > 0, got ${item.intervalMs}`);
+      seen.add(item.key);
+      const e = this.#entries.get(item.key);
+      if (!e) {
+        const first = now + this.#random() * Math.min(item.intervalMs, this.#spreadMs);
+        this.#entries.set(item.key, { ...item, nextDue: first, running: false, runs: this.#rounds, anchor: first, period: 0 });
+        continue;
+      }
+      e.data = item.data;
+      if (e.intervalMs !== item.intervalMs) {
+        e.intervalMs = item.intervalMs;
+        e.anchor = e.nextDue;
+        e.period = 0;
+      }
+    }
+    for (const key of [...this.#entries.keys()]) if (!seen.has(key)) this.#entries.delete(key);
+    this.#advanceRounds();
+  }
+
+  /** The entries due at `now` that are not already running, marked running (earliest first). */
+  takeDue(now: number): ScheduleEntry<T>[] {
+    const due: ScheduleEntry<T>[] = [];
+    for (const e of this.#entries.values()) if (!e.running && e.nextDue <= now) due.push(e);
+    due.sort((a, b) => a.nextDue - b.nextDue);
+    for (const e of due) e.running = true;
+    return due;
+  }
+
+  /**
+   * A run of `key` finished at `now`: count it and schedule the next one. Returns whether that completed a
+   * round (every entry has now run at least `rounds` times).
+   */
+  complete(key: string, now: number): boolean {
+    const e = this.#entries.get(key);
+    if (!e) return false; // dropped by a sync while it ran
+    e.running = false;
+    e.runs++;
+    let k = e.period + 1;
+    // Periods that passed while it ran are skipped, not made up for.
+    const elapsed = Math.floor((now - e.anchor) / e.intervalMs);
+    if (k < elapsed) k = elapsed;
+    e.period = k;
+    const offset = (this.#random() * 2 - 1) * this.#jitter * e.intervalMs;
+    e.nextDue = Math.max(now, e.anchor + k * e.intervalMs + offset);
+    return this.#advanceRounds();
+  }
+
+  /** When the earliest idle entry is due; undefined when none is idle. */
+  nextWake(): number | undefined {
+    let min: number | undefined;
+    for (const e of this.#entries.values()) if (!e.running && (min === undefined || e.nextDue < min)) min = e.nextDue;
+    return min;
+  }
+
+  /** Full rounds completed: never goes down, even when entries come and go. */
+  get rounds(): number {
+    return this.#rounds;
+  }
+
+  #advanceRounds(): boolean {
+    if (this.#entries.size === 0) return false;
+    let min = Infinity;
+    for (const e of this.#entries.values()) if (e.runs < min) min = e.runs;
+    if (min > this.#rounds) {
+      this.#rounds = min;
+      return true;
+    }
+    return false;
+  }
+}
