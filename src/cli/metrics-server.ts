@@ -52,7 +52,12 @@ export interface MetricsServer {
 /** The registry behind `/metrics`: what a scrape returns (exported for tests). */
 export function watchRegistry(opts: Pick<MetricsServerOptions, 'snapshot' | 'counters' | 'processMetrics'>): { registry: Registry; refresh: () => void } {
   const registry = new Registry();
-  if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (opts.processMetrics ?? true) {
+    collectDefaultMetrics({ register: registry });
+    // prom-client 15 also exports these three gauges under counter-style `_total` names, which promtool's linter
+    // rejects; the same numbers stay available without the suffix (nodejs_active_handles, …).
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
+  }
   const gauges = new Map<string, Gauge>();
   const gauge = (name: string, help: string, labelNames: readonly string[]): Gauge => {
     let g = gauges.get(name);

@@ -91,11 +91,22 @@ interface WatchedVm {
   checks: Map<string, CheckView>;
 }
 
-/** What the scheduler runs together: the checks of one VM that share an interval (one SSH round trip, one store transaction). */
-interface Slot {
+/** One scheduled check. Checks of one VM with the same interval form a group: they fire together. */
+interface Scheduled {
   vm: string;
-  checks: string[];
+  check: string;
 }
+
+/** Results of a VM's checks that finished close together, thresholded and recorded as one batch. */
+interface PendingResults {
+  vm: WatchedVm;
+  entries: ScheduleEntry<Scheduled>[];
+  reports: VMHealthReport[];
+  timer: NodeJS.Timeout;
+}
+
+/** How long a finished result waits for the other checks of its VM, so they make one store transaction. */
+const COALESCE_MS = 20;
 
 /** Events of the watch, for lines, JSON lines and the live table's footer. */
 type WatchEvent =
@@ -165,21 +176,90 @@ class Waker {
   }
 
   wait(ms: number, signal: AbortSignal): Promise<void> {
-    if (this.#pending || signal.aborted || ms <= 0) {
+    if (this.#pending || signal.aborted) {
       this.#pending = false;
       return Promise.resolve();
     }
     return new Promise((resolve) => {
+      // Even "now" goes through the timer queue: the loop must never spin on microtasks and starve I/O.
       const done = () => {
         clearTimeout(timer);
         signal.removeEventListener('abort', done);
         this.#wake = undefined;
         resolve();
       };
-      const timer = setTimeout(done, Math.min(ms, 60_000));
+      const timer = setTimeout(done, Math.max(1, Math.min(ms, 60_000)));
       signal.addEventListener('abort', done, { once: true });
       this.#wake = done;
     });
+  }
+}
+
+/** What one VM's results became: the thresholded report, its transitions, the actions run or held back. */
+interface Advanced {
+  report: VMHealthReport;
+  transitions: TransitionRow[];
+  actions: ActionOutcome[];
+}
+
+/** With a store: the store's one-transaction advance, then the actions it claimed (src/engine/stateful.ts). */
+async function advanceInStore(store: HealthStore, vm: ResolvedVm, target: VmTarget, raw: VMHealthReport, pool: SshPool, signal: AbortSignal): Promise<Advanced> {
+  const round = { report: buildFleetReport([raw], new Date(raw.timestamp), raw.duration_ms), vms: [vm], targets: [target] };
+  const s = await advanceWithStore(store, round, pool, signal);
+  return { report: s.report.reports[0]!, transitions: s.transitions, actions: s.actions };
+}
+
+/**
+ * `--no-store`: the same state machine (`advanceReports`) and the same `ActionGuard` as the store uses, kept in
+ * memory: one state per VM and check, and per (VM, check, action) at most `max_runs` run times for the guard.
+ */
+export class MemoryState {
+  readonly #states: StateMap = new Map();
+  readonly #runs = new Map<string, number[]>();
+  #seq = 0;
+
+  constructor(readonly guard = new ActionGuard()) {}
+
+  async advance(vm: ResolvedVm, target: VmTarget, raw: VMHealthReport, pool: SshPool, signal: AbortSignal): Promise<Advanced> {
+    const prev: StateMap = new Map();
+    const mine = this.#states.get(vm.name);
+    if (mine) prev.set(vm.name, mine);
+    const adv = advanceReports([raw], prev, policyFromVms([vm]));
+    const next = adv.states.get(vm.name);
+    if (next) this.#states.set(vm.name, next);
+    const transitions: TransitionRow[] = [];
+    const actions: ActionOutcome[] = [];
+    for (const c of adv.checks) {
+      const t = c.outcome.transition;
+      if (t) transitions.push({ ts: Date.parse(t.at), vm: c.vm, check: c.check, from: t.from, to: t.to, hard: t.hard, message: t.message });
+      const kind = c.outcome.action;
+      const command = kind ? c.policy[kind] : undefined;
+      if (!kind || !command) continue;
+      const now = Date.now();
+      const key = `${stateKey(c.vm, c.check)}\u0000${kind}`;
+      const runs = (this.#runs.get(key) ?? []).filter((at) => at > now - this.guard.policy.window_ms);
+      const decision = this.guard.decide(kind, runs, now);
+      const planned = { id: ++this.#seq, vm: c.vm, check: c.check, kind, command, allowed: decision.allowed, ...(decision.reason ? { reason: decision.reason } : {}) };
+      if (!decision.allowed) {
+        actions.push(planned);
+        continue;
+      }
+      runs.push(now);
+      this.#runs.set(key, runs.slice(-this.guard.policy.max_runs));
+      const spec = vm.checks.find((k) => k.name === c.check)?.[kind];
+      const address = target.address;
+      const result = spec
+        ? await runAction(spec, { vm: vm.name, ...(address ? { address, session: pool.session(sshTargetFor(vm, address)) } : {}) }, signal)
+        : { status: 'error' as const, reason: `no ${kind} action configured for ${c.vm}/${c.check}`, duration_ms: 0 };
+      actions.push({ ...planned, result });
+    }
+    return { report: adv.reports[0]!, transitions, actions };
+  }
+
+  /** A VM left the watch. */
+  forget(vm: string): void {
+    this.#states.delete(vm);
+    for (const key of [...this.#runs.keys()]) if (key.startsWith(`${vm}\u0000`)) this.#runs.delete(key);
   }
 }
 
@@ -209,6 +289,11 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
     }));
 
   const stop = new AbortController();
+  /** The runs in flight, cancelled together when the watch stops (one listener, however many runs). */
+  const runs = new Set<AbortController>();
+  stop.signal.addEventListener('abort', () => {
+    for (const r of runs) r.abort(stop.signal.reason);
+  });
   const onInterrupt = () => stop.abort(new Error('interrupted'));
   if (signal.aborted) onInterrupt();
   signal.addEventListener('abort', onInterrupt, { once: true });
@@ -223,11 +308,8 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
   let discovering: Promise<void> | undefined;
 
   const watched = new Map<string, WatchedVm>();
-  const states: StateMap = new Map(); // --no-store only
-  const guard = new ActionGuard();
-  const actionRuns = new Map<string, number[]>(); // --no-store only: at most guard.max_runs per key
-  let actionSeq = 0;
-  const scheduler = new CheckScheduler<Slot>(opts.seed !== undefined ? { random: seededRandom(opts.seed) } : {});
+  const memory = new MemoryState(); // --no-store only
+  const scheduler = new CheckScheduler<Scheduled>(opts.seed !== undefined ? { random: seededRandom(opts.seed) } : {});
   const waker = new Waker();
   const started = Date.now();
   let lastRoundAt = started;
@@ -268,13 +350,7 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
       scheduleRedraw();
     } else io.stdout.write(`${eventLine(e, actionText)}\n`);
   };
-  const checkCount = () => {
-    let n = 0;
-    for (const vm of watched.values()) n += vm.resolved.checks.length;
-    return n;
-  };
-  const redraw = () => {
-    if (!screen) return;
+  const frame = (height: number): string[] => {
     const report = snapshot();
     const rows: LiveRow[] = [];
     for (const vm of [...watched.values()].sort((a, b) => a.name.localeCompare(b.name))) {
@@ -290,13 +366,12 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
     const every = opts.intervalMs !== undefined ? `every ${formatDuration(opts.intervalMs)}` : 'per-check intervals';
     const time = new Date().toTimeString().slice(0, 8);
     const title = `clonebox health watch · ${watched.size} VM${watched.size === 1 ? '' : 's'}, ${rows.length} checks, ${every} · round ${scheduler.rounds} · fleet ${report.summary.overall_status} · ${time} · Ctrl-C stops`;
-    screen.draw(
-      renderLiveFrame(
-        { title, status: report.summary.overall_status, rows, events: recent },
-        { columns: io.stdout.columns ?? 80, rows: io.stdout.rows ?? 24, color, now: Date.now() },
-      ),
+    return renderLiveFrame(
+      { title, status: report.summary.overall_status, rows, events: recent },
+      { columns: io.stdout.columns ?? 80, rows: height, color, now: Date.now() },
     );
   };
+  const redraw = () => screen?.draw(frame(io.stdout.rows ?? 24));
   function scheduleRedraw() {
     if (!screen || redrawTimer) return;
     redrawTimer = setTimeout(() => {
@@ -324,16 +399,13 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
   let discoveryWanted = false;
   let lastDiscoveryError: string | undefined;
 
-  const slotsOf = (vm: WatchedVm): ScheduleItem<Slot>[] => {
-    const byInterval = new Map<number, string[]>();
-    for (const c of vm.resolved.checks) {
-      const every = opts.intervalMs ?? c.interval;
-      const list = byInterval.get(every) ?? [];
-      list.push(c.name);
-      byInterval.set(every, list);
-    }
-    return [...byInterval].map(([intervalMs, checks]) => ({ key: `${vm.name}\u0000${intervalMs}`, intervalMs, data: { vm: vm.name, checks } }));
-  };
+  const scheduleOf = (vm: WatchedVm): ScheduleItem<Scheduled>[] =>
+    vm.resolved.checks.map((c) => ({
+      key: stateKey(vm.name, c.name),
+      intervalMs: opts.intervalMs ?? c.interval,
+      group: vm.name,
+      data: { vm: vm.name, check: c.name },
+    }));
 
   const applyTargets = (targets: VmTarget[]) => {
     const resolved = filterProbes(
@@ -361,10 +433,9 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
       if (keep.has(name)) continue;
       log(`VM ${name}: gone from libvirt; no longer watched`);
       watched.delete(name);
-      states.delete(name);
-      for (const key of [...actionRuns.keys()]) if (key.startsWith(`${name}\u0000`)) actionRuns.delete(key);
+      memory.forget(name);
     }
-    scheduler.sync([...watched.values()].flatMap(slotsOf), Date.now());
+    scheduler.sync([...watched.values()].flatMap(scheduleOf), Date.now());
   };
 
   const discover = async (): Promise<void> => {
@@ -386,47 +457,6 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
 
   // ─── one slot: run, threshold, act, report ───
   const limit = pLimit(Math.max(1, opts.concurrency));
-
-  const advanceInMemory = async (
-    vm: WatchedVm,
-    subset: ResolvedVm,
-    raw: VMHealthReport,
-    batchSignal: AbortSignal,
-  ): Promise<{ report: VMHealthReport; transitions: TransitionRow[]; actions: ActionOutcome[] }> => {
-    const prev: StateMap = new Map();
-    const mine = states.get(vm.name);
-    if (mine) prev.set(vm.name, mine);
-    const adv = advanceReports([raw], prev, policyFromVms([subset]));
-    const next = adv.states.get(vm.name);
-    if (next) states.set(vm.name, next);
-    const transitions: TransitionRow[] = [];
-    const actions: ActionOutcome[] = [];
-    for (const c of adv.checks) {
-      const t = c.outcome.transition;
-      if (t) transitions.push({ ts: Date.parse(t.at), vm: c.vm, check: c.check, from: t.from, to: t.to, hard: t.hard, message: t.message });
-      const kind = c.outcome.action;
-      const command = kind ? c.policy[kind] : undefined;
-      if (!kind || !command) continue;
-      const now = Date.now();
-      const key = `${stateKey(c.vm, c.check)}\u0000${kind}`;
-      const runs = (actionRuns.get(key) ?? []).filter((at) => at > now - guard.policy.window_ms);
-      const decision = guard.decide(kind, runs, now);
-      const planned = { id: ++actionSeq, vm: c.vm, check: c.check, kind, command, allowed: decision.allowed, ...(decision.reason ? { reason: decision.reason } : {}) };
-      if (!decision.allowed) {
-        actions.push(planned);
-        continue;
-      }
-      runs.push(now);
-      actionRuns.set(key, runs.slice(-guard.policy.max_runs));
-      const spec = subset.checks.find((k) => k.name === c.check)?.[kind];
-      const address = vm.target.address;
-      const result = spec
-        ? await runAction(spec, { vm: vm.name, ...(address ? { address, session: pool.session(sshTargetFor(subset, address)) } : {}) }, batchSignal)
-        : { status: 'error' as const, reason: `no ${kind} action configured for ${c.vm}/${c.check}`, duration_ms: 0 };
-      actions.push({ ...planned, result });
-    }
-    return { report: adv.reports[0]!, transitions, actions };
-  };
 
   const publish = (vm: WatchedVm, raw: VMHealthReport, report: VMHealthReport, transitions: TransitionRow[], actions: ActionOutcome[]) => {
     vm.reason = report.reason;
@@ -518,35 +548,90 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
     if (opts.rounds !== undefined && n >= opts.rounds && !stop.signal.aborted) stop.abort(new Error('rounds'));
   };
 
-  const runSlot = async (entry: ScheduleEntry<Slot>): Promise<void> => {
+  /** A run is over (or was dropped): reschedule it; a completed round is announced. */
+  const finish = (entry: ScheduleEntry<Scheduled>) => {
+    if (!stop.signal.aborted && scheduler.complete(entry.key, Date.now())) onRound();
+    waker.wake();
+  };
+
+  const pending = new Map<string, PendingResults>();
+
+  /** Threshold, record and report what a VM's checks found; then reschedule them. */
+  const flush = async (name: string): Promise<void> => {
+    const p = pending.get(name);
+    if (!p) return;
+    pending.delete(name);
+    clearTimeout(p.timer);
+    try {
+      // Cut short by Ctrl-C or --rounds, or the VM left: not evidence about it.
+      if (stop.signal.aborted || watched.get(name) !== p.vm) return;
+      const vm = p.vm;
+      const checks = p.reports.flatMap((r) => r.checks);
+      const first = p.reports[0]!;
+      const raw = buildVmReport(
+        {
+          vm_name: name,
+          timestamp: first.timestamp,
+          duration_ms: Math.max(...p.reports.map((r) => r.duration_ms)),
+          ...(first.address ? { address: first.address } : {}),
+          ...(first.domain_state ? { domain_state: first.domain_state } : {}),
+          ...(first.reason ? { reason: first.reason } : {}),
+        },
+        checks,
+      );
+      if (checks.some((c) => c.details.transport_error !== undefined)) discoveryWanted = true;
+      const names = new Set(checks.map((c) => c.name));
+      const subset: ResolvedVm = { ...vm.resolved, checks: vm.resolved.checks.filter((c) => names.has(c.name)) };
+      const out = store
+        ? await advanceInStore(store, subset, vm.target, raw, pool, stop.signal)
+        : await memory.advance(subset, vm.target, raw, pool, stop.signal);
+      if (watched.get(name) === vm) publish(vm, raw, out.report, out.transitions, out.actions);
+    } catch (err) {
+      if (!stop.signal.aborted) say(`${name}: ${(err as Error).message}`);
+    } finally {
+      for (const e of p.entries) finish(e);
+    }
+  };
+
+  const track = (p: Promise<void>) => {
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  };
+
+  /** Run the due checks of one VM, each on its own: a slow one never holds back the others' results. */
+  const runChecks = async (name: string, entries: ScheduleEntry<Scheduled>[]): Promise<void> => {
     // A controller per run: the probes' AbortSignal.any() then hangs off a short-lived signal, not the watch's.
     const batch = new AbortController();
-    const cancel = () => batch.abort(stop.signal.reason);
-    stop.signal.addEventListener('abort', cancel, { once: true });
-    const vm = watched.get(entry.data.vm);
+    runs.add(batch);
     try {
-      if (!vm) return;
-      const names = new Set(entry.data.checks);
-      const subset: ResolvedVm = { ...vm.resolved, checks: vm.resolved.checks.filter((c) => names.has(c.name)) };
-      if (subset.checks.length === 0) return;
+      const vm = watched.get(name);
+      if (!vm) return entries.forEach(finish);
       const target = vm.target;
-      const raw = await limit(() => checkVm(subset, target, { pool, signal: batch.signal }));
-      if (batch.signal.aborted) return; // cut short by Ctrl-C or --rounds: not evidence about the VM
-      if (raw.checks.some((c) => c.details.transport_error !== undefined)) discoveryWanted = true;
-      let out: { report: VMHealthReport; transitions: TransitionRow[]; actions: ActionOutcome[] };
-      if (store) {
-        const s = await advanceWithStore(store, { report: buildFleetReport([raw], new Date(raw.timestamp), raw.duration_ms), vms: [subset], targets: [target] }, pool, batch.signal);
-        out = { report: s.report.reports[0]!, transitions: s.transitions, actions: s.actions };
-      } else {
-        out = await advanceInMemory(vm, subset, raw, batch.signal);
-      }
-      if (watched.get(vm.name) === vm) publish(vm, raw, out.report, out.transitions, out.actions);
-    } catch (err) {
-      if (!stop.signal.aborted) say(`${entry.data.vm}: ${(err as Error).message}`);
+      await limit(() =>
+        Promise.all(
+          entries.map(async (entry) => {
+            const check = vm.resolved.checks.find((c) => c.name === entry.data.check);
+            if (!check) return finish(entry);
+            let raw: VMHealthReport;
+            try {
+              raw = await checkVm({ ...vm.resolved, checks: [check] }, target, { pool, signal: batch.signal });
+            } catch (err) {
+              if (!stop.signal.aborted) say(`${name}/${check.name}: ${(err as Error).message}`);
+              return finish(entry);
+            }
+            if (batch.signal.aborted) return;
+            let p = pending.get(name);
+            if (!p) {
+              p = { vm, entries: [], reports: [], timer: setTimeout(() => track(flush(name)), COALESCE_MS) };
+              pending.set(name, p);
+            }
+            p.entries.push(entry);
+            p.reports.push(raw);
+          }),
+        ),
+      );
     } finally {
-      stop.signal.removeEventListener('abort', cancel);
-      if (!stop.signal.aborted && scheduler.complete(entry.key, Date.now())) onRound();
-      waker.wake();
+      runs.delete(batch);
     }
   };
 
@@ -558,7 +643,9 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
       try {
         store = await openStore(storeSpec, { retentionMs: config.history?.retention ?? 30 * 86_400_000 });
       } catch (err) {
-        throw new UsageError(`cannot open the history store ${storeSpec}: ${(err as Error).message}; choose another with --store, or keep state in memory with --no-store`);
+        const why = (err as Error).message;
+        const what = why.startsWith('cannot open the history store') ? why : `cannot open the history store ${storeSpec}: ${why}`;
+        throw new UsageError(`${what}; choose another with --store, or keep state in memory with --no-store`);
       }
       log(`history: ${store.kind} at ${store.location}`);
     } else log('history: none (--no-store); thresholds kept in memory');
@@ -601,28 +688,31 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
         });
         discovering = d;
       }
+      const due = new Map<string, ScheduleEntry<Scheduled>[]>();
       for (const entry of scheduler.takeDue(now)) {
-        const p: Promise<void> = runSlot(entry).finally(() => inflight.delete(p));
-        inflight.add(p);
+        const list = due.get(entry.data.vm);
+        if (list) list.push(entry);
+        else due.set(entry.data.vm, [entry]);
       }
-      let wakeAt = nextDiscovery;
-      const due = scheduler.nextWake();
-      if (due !== undefined) wakeAt = Math.min(wakeAt, due);
-      if (discoveryWanted) wakeAt = Math.min(wakeAt, lastDiscovery + urgentGap);
+      for (const [name, entries] of due) track(runChecks(name, entries));
+      // A discovery in flight wakes the loop when it ends; until then only the schedule counts.
+      let wakeAt = discovering ? Infinity : discoveryWanted ? Math.min(nextDiscovery, lastDiscovery + urgentGap) : nextDiscovery;
+      const next = scheduler.nextWake();
+      if (next !== undefined) wakeAt = Math.min(wakeAt, next);
       await waker.wait(wakeAt - Date.now(), stop.signal);
     }
   } finally {
     signal.removeEventListener('abort', onInterrupt);
     if (!stop.signal.aborted) stop.abort(new Error('error'));
     // In-flight probes were cancelled by the abort; give them a moment to hand their channels back.
+    for (const p of pending.values()) clearTimeout(p.timer);
+    pending.clear();
     await Promise.race([Promise.allSettled([...inflight, ...(discovering ? [discovering] : [])]), sleep(1500)]);
     if (ticker) clearInterval(ticker);
     if (redrawTimer) clearTimeout(redrawTimer);
     if (onResize) io.stdout.off?.('resize', onResize);
-    if (screen) {
-      redraw();
-      screen.stop();
-    }
+    // The final table goes to the normal screen whole, whatever the terminal's height.
+    screen?.stop(frame(1_000_000));
     await Promise.allSettled([
       metrics?.close(),
       pool.close(),

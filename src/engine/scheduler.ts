@@ -9,6 +9,9 @@
  *   drifts nor bunches up again over a long watch.
  * - A run that overran its period does not cause a burst of catch-up runs: missed periods are skipped.
  * - A "round" is complete when every entry has run that many times: the slowest entry sets the pace.
+ * - Entries of one `group` (a VM's checks with the same interval) share their phase and each period's jitter, so
+ *   they fire together (one burst on the VM's connection); each still completes and is rescheduled on its own, so
+ *   a slow check never holds back the others.
  *
  * The map is keyed by entry: it holds exactly what the last `sync` named, so it never grows over a watch.
  */
@@ -37,6 +40,8 @@ export interface SchedulerOptions {
 export interface ScheduleItem<T> {
   key: string;
   intervalMs: number;
+  /** Entries with the same group and interval fire together; default: the entry's own key. */
+  group?: string;
   data: T;
 }
 
@@ -47,10 +52,18 @@ export interface ScheduleEntry<T> extends ScheduleItem<T> {
   running: boolean;
   /** Completed runs (an entry added mid-watch starts at the rounds already completed). */
   runs: number;
-  /** Time the period count starts from. */
+  /** Time the period count starts from (its group's). */
   anchor: number;
   /** Index of the period of the next run. */
   period: number;
+}
+
+/** What the entries of one group (and interval) share: phase, and the jitter of the latest period. */
+interface Group {
+  anchor: number;
+  intervalMs: number;
+  period: number;
+  offset: number;
 }
 
 export const DEFAULT_INITIAL_SPREAD_MS = 5000;
@@ -58,6 +71,9 @@ export const DEFAULT_JITTER = 0.1;
 
 export class CheckScheduler<T> {
   readonly #entries = new Map<string, ScheduleEntry<T>>();
+  readonly #groups = new Map<string, Group>();
+  /** The group of each entry. */
+  readonly #groupOf = new Map<string, string>();
   readonly #random: () => number;
   readonly #spreadMs: number;
   readonly #jitter: number;
@@ -91,20 +107,31 @@ export class CheckScheduler<T> {
     for (const item of items) {
       if (!(item.intervalMs > 0)) throw new RangeError(`interval of ${item.key} must be > 0, got ${item.intervalMs}`);
       seen.add(item.key);
+      const groupKey = `${item.group ?? item.key}\u0000${item.intervalMs}`;
       const e = this.#entries.get(item.key);
-      if (!e) {
-        const first = now + this.#random() * Math.min(item.intervalMs, this.#spreadMs);
-        this.#entries.set(item.key, { ...item, nextDue: first, running: false, runs: this.#rounds, anchor: first, period: 0 });
+      if (e && this.#groupOf.get(item.key) === groupKey) {
+        e.data = item.data;
         continue;
       }
-      e.data = item.data;
-      if (e.intervalMs !== item.intervalMs) {
-        e.intervalMs = item.intervalMs;
-        e.anchor = e.nextDue;
-        e.period = 0;
+      // New, or its interval changed: join (or start) the group of its new interval, from its next run on.
+      let g = this.#groups.get(groupKey);
+      if (!g) {
+        const first = Math.max(now, e?.nextDue ?? now + this.#random() * Math.min(item.intervalMs, this.#spreadMs));
+        g = { anchor: first, intervalMs: item.intervalMs, period: 0, offset: 0 };
+        this.#groups.set(groupKey, g);
       }
+      const period = Math.max(g.period, Math.ceil((now - g.anchor) / g.intervalMs));
+      const nextDue = Math.max(now, g.anchor + period * g.intervalMs + (period === g.period ? g.offset : 0));
+      this.#groupOf.set(item.key, groupKey);
+      this.#entries.set(item.key, { ...item, nextDue, running: e?.running ?? false, runs: e?.runs ?? this.#rounds, anchor: g.anchor, period });
     }
-    for (const key of [...this.#entries.keys()]) if (!seen.has(key)) this.#entries.delete(key);
+    for (const key of [...this.#entries.keys()]) {
+      if (seen.has(key)) continue;
+      this.#entries.delete(key);
+      this.#groupOf.delete(key);
+    }
+    const used = new Set(this.#groupOf.values());
+    for (const key of [...this.#groups.keys()]) if (!used.has(key)) this.#groups.delete(key);
     this.#advanceRounds();
   }
 
@@ -123,16 +150,23 @@ export class CheckScheduler<T> {
    */
   complete(key: string, now: number): boolean {
     const e = this.#entries.get(key);
-    if (!e) return false; // dropped by a sync while it ran
+    const g = this.#groups.get(this.#groupOf.get(key) ?? '');
+    if (!e || !g) return false; // dropped by a sync while it ran
     e.running = false;
     e.runs++;
-    let k = e.period + 1;
     // Periods that passed while it ran are skipped, not made up for.
-    const elapsed = Math.floor((now - e.anchor) / e.intervalMs);
-    if (k < elapsed) k = elapsed;
+    const k = Math.max(e.period + 1, Math.floor((now - g.anchor) / g.intervalMs));
+    let offset: number;
+    if (k === g.period) offset = g.offset;
+    else {
+      offset = (this.#random() * 2 - 1) * this.#jitter * g.intervalMs;
+      if (k > g.period) {
+        g.period = k;
+        g.offset = offset;
+      }
+    }
     e.period = k;
-    const offset = (this.#random() * 2 - 1) * this.#jitter * e.intervalMs;
-    e.nextDue = Math.max(now, e.anchor + k * e.intervalMs + offset);
+    e.nextDue = Math.max(now, g.anchor + k * g.intervalMs + offset);
     return this.#advanceRounds();
   }
 

@@ -166,12 +166,16 @@ export class LiveScreen {
     this.stream.write(`${ESC}H${lines.map((l) => `${l}${ESC}K`).join('\n')}${ESC}J`);
   }
 
-  /** Back to the normal screen, where the last frame is printed once (so the final state stays visible). */
-  stop(): void {
+  /**
+   * Back to the normal screen, where `final` (else the last frame) is printed once, so the final state stays in
+   * the scrollback.
+   */
+  stop(final?: string[]): void {
     if (!this.#active) return;
     this.#active = false;
     process.off('exit', this.#restore);
     this.#restore();
-    if (this.#last.length) this.stream.write(`${this.#last.join('\n')}\n`);
+    const lines = final ?? this.#last;
+    if (lines.length) this.stream.write(`${lines.join('\n')}\n`);
   }
 }

@@ -120,7 +120,10 @@ export function collectExec(channel: ClientChannel, options: CollectOptions): Pr
     channel.on('exit', (code: number | null, signalName?: string) => {
       exit = code === null ? { code: null, ...(signalName ? { signal: signalName } : {}) } : { code };
     });
-    channel.on('close', () => {
+    channel.on('close', (code?: number | null, signalName?: string) => {
+      // ssh2 repeats the exit status on 'close': the 'exit' event itself is missed when it arrived in the
+      // same read as the open confirmation, before this listener was attached (a busy event loop).
+      if (!exit && code !== undefined) exit = code === null ? { code: null, ...(signalName ? { signal: signalName } : {}) } : { code };
       clearTimeout(graceTimer);
       signal.removeEventListener('abort', onAbort);
       onChannelGone();
