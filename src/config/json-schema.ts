@@ -101,6 +101,10 @@ export const DESCRIPTIONS = {
     health_checks: 'Checks run on every VM.',
     history: 'Where results and check states are kept. With it, `health check` reports thresholded states and runs actions.',
   },
+  nic: {
+    mac: 'MAC address of the NIC whose address is used, e.g. 52:54:00:12:34:56.',
+    interface: 'Interface name as libvirt reports it (vnet3; with the agent source, the guest\'s eth1).',
+  },
   history: {
     store: 'default ($XDG_DATA_HOME/clonebox/health.db), a SQLite file path, sqlite:PATH, or postgres://user@host/db.',
     retention: 'How long results are kept; older ones are pruned automatically. Default: 30d.',
@@ -248,6 +252,7 @@ function build(): Json {
   const vm = props.vms?.additionalProperties as Json | undefined;
   describeProperties(vm, 'vm');
   describeProperties((vm?.properties as Record<string, Json> | undefined)?.ssh, 'ssh');
+  describeProperties((vm?.properties as Record<string, Json> | undefined)?.nic, 'nic');
   describeChecks((vm?.properties as Record<string, Json> | undefined)?.health_checks);
   const { $schema, ...rest } = schema;
   return {
