@@ -853,7 +853,7 @@ cmd_status() {
 }
 
 usage_fault() {
-  die "usage: fleet.sh fault VM stop|start|freeze|thaw SERVICE | link down|up | disk PERCENT | hostkey rotate|restore | clear"
+  die "usage: fleet.sh fault VM stop|start|freeze|thaw SERVICE | drop ssh | link down|up | disk PERCENT | hostkey rotate|restore | clear"
 }
 
 cmd_fault() {
@@ -889,6 +889,15 @@ cmd_fault() {
           ((${#pids[@]} == 0)) || kill -CONT "${pids[@]}"
           echo "$vm: $svc thawed" ;;
       esac ;;
+    drop)
+      # As when the guest reboots: sshd goes, and with it every open SSH connection (the per-connection
+      # processes live on after the listener is stopped, so they are killed too). `start sshd` brings it back.
+      [[ ${1:-} == ssh ]] || usage_fault
+      stop_service "$vm" sshd
+      for p in $(ip netns pids "${NSN[$vm]}"); do
+        [[ $(cat "/proc/$p/comm" 2>/dev/null) == sshd ]] && kill -KILL "$p" 2>/dev/null
+      done
+      echo "$vm: sshd stopped and every SSH connection to it dropped" ;;
     link)
       case ${1:-} in
         down | up) ip -n "${NSN[$vm]}" link set eth0 "$1"; echo "$vm: link $1" ;;
