@@ -98,6 +98,8 @@ const poll = setInterval(() => {
   const s = sample(child.pid);
   if (s) samples.push(s);
 }, 1000);
+// Ctrl-C on the soak stops the watch cleanly (its own Ctrl-C handling) and still prints what was measured.
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill('SIGINT'));
 const killer = setTimeout(() => {
   process.stderr.write(`soak: still running after ${timeoutS}s; interrupting\n`);
   child.kill('SIGINT');
