@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs';
 export interface HistoryCommandOptions {
   vm: string;
   lastMs: number;
-  probe?: string;
+  /** Only these checks. */
+  probe?: string[];
   json: boolean;
   store?: string;
   config?: string;
@@ -34,11 +35,14 @@ export async function runHistory(opts: HistoryCommandOptions, io: CommandIO): Pr
   try {
     const untilMs = Date.now();
     const sinceMs = untilMs - opts.lastMs;
-    const q = { vm: opts.vm, sinceMs, ...(opts.probe ? { check: opts.probe } : {}) };
+    const only = opts.probe?.length ? new Set(opts.probe) : undefined;
+    // One check: the store filters; several: filtered here.
+    const q = { vm: opts.vm, sinceMs, ...(only?.size === 1 ? { check: [...only][0]! } : {}) };
+    const keep = <T extends { check: string }>(rows: T[]): T[] => (only ? rows.filter((r) => only.has(r.check)) : rows);
     const [results, transitions, actions, states] = await Promise.all([
-      store.history(q),
-      store.transitions(q),
-      store.actions(q),
+      store.history(q).then(keep),
+      store.transitions(q).then(keep),
+      store.actions(q).then(keep),
       store.loadStates([opts.vm]),
     ]);
     if (results.length === 0 && transitions.length === 0) {
@@ -58,7 +62,7 @@ export async function runHistory(opts: HistoryCommandOptions, io: CommandIO): Pr
       results,
       transitions,
       actions,
-      ...(vmStates ? { states: opts.probe ? new Map([...vmStates].filter(([k]) => k === opts.probe)) : vmStates } : {}),
+      ...(vmStates ? { states: only ? new Map([...vmStates].filter(([k]) => only.has(k))) : vmStates } : {}),
     });
     io.stdout.write(opts.json ? renderHistoryJson(summary) : renderHistory(summary, { color: wantColor(io.stdout), timeZone: opts.utc ? 'UTC' : 'local' }));
     return 0;

@@ -65,6 +65,12 @@ suite('stateful check and history', () => {
     expect(json.checks[0]).toMatchObject({ check: 'api', failures: 4, outages: 1 });
     expect(json.checks[0].transitions.map((t: { to: string }) => t.to)).toEqual(['DEGRADED', 'UNHEALTHY', 'HEALTHY']);
 
+    // --probe is repeatable: the checks named, and only those.
+    const some = JSON.parse((await clonebox(['health', 'history', 'web-2', '--store', db, '--probe', 'api', '--probe', 'other', '--json'])).stdout);
+    expect(some.checks.map((c: { check: string }) => c.check)).toEqual(['api']);
+    const none = JSON.parse((await clonebox(['health', 'history', 'web-2', '--store', db, '--probe', 'other', '--json'])).stdout);
+    expect(none.checks).toEqual([]);
+
     // Two overlapping runs: both recorded, the store stays sound.
     const [a, b] = await Promise.all([check(), check()]);
     expect([statusOf(a.stdout), statusOf(b.stdout)]).toEqual(['HEALTHY', 'HEALTHY']);

@@ -17,7 +17,7 @@ export default class HealthHistoryCommand extends Command {
 
   static override flags = {
     last: Flags.string({ char: 'l', description: 'the window: 90m, 24h, 7d', default: '24h' }),
-    probe: Flags.string({ char: 'p', description: 'only this check' }),
+    probe: Flags.string({ char: 'p', description: 'only this check (repeatable)', multiple: true }),
     json: Flags.boolean({ description: 'print the summary as JSON' }),
     store: Flags.string({ description: 'history store: default, a SQLite path, or postgres://…' }),
     config: Flags.string({ char: 'c', description: 'config file to read history.store from (default .clonebox.yaml when present)' }),
