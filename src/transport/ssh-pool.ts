@@ -6,6 +6,7 @@
 import type { Duplex } from 'node:stream';
 import type { Client as SshClient, ClientChannel } from 'ssh2';
 import { connect, hostPort, readIdentity, type SshTarget } from './connect.js';
+import { batchScript, BatchParser, type BatchItem } from './batch.js';
 import { collectExec, withLifeline } from './exec.js';
 import { Semaphore, type Release } from './semaphore.js';
 import { TransportError, type ExecOptions, type ExecResult, type GuestSession } from './types.js';
@@ -20,6 +21,19 @@ export interface SshPoolOptions {
    * on the next round rather than after a long backoff.
    */
   maxBackoffMs?: number;
+  /**
+   * Commands for one VM asked for in the same tick (a VM's guest probes of one round) share one
+   * exec channel, each with its own deadline and result (see batch.ts). Default true.
+   */
+  batchCommands?: boolean;
+}
+
+/** A command waiting for the next batch of its VM. */
+interface QueuedExec {
+  command: string;
+  options: ExecOptions;
+  resolve: (r: ExecResult) => void;
+  reject: (e: unknown) => void;
 }
 
 export interface PoolStats {
@@ -31,6 +45,10 @@ export interface PoolStats {
   connectAttempts: number;
   /** Command channels re-opened after sshd still counted a just-closed session (see #openChannel). */
   sessionRetries: number;
+  /** Exec channels opened for commands (a batch counts once). */
+  commandChannels: number;
+  /** Commands that ran inside a shared (batched) channel. */
+  batchedCommands: number;
 }
 
 const BACKOFF_FIRST_MS = 500;
@@ -43,7 +61,11 @@ const SESSION_RETRY_DELAYS_MS = [0, 10, 20, 40, 80];
 
 /** Resolve/reject with `promise`, or reject with the signal's reason when it aborts first. */
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    // Nobody waits for `promise` now: its failure must not become an unhandled rejection.
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
@@ -75,6 +97,9 @@ interface Live {
   lost?: TransportError;
 }
 
+/** A channel with its slot held, or sshd's refusal. */
+type OpenedChannel = { live: Live; channel: ClientChannel; release: Release } | { refused: Error & { reason?: number | string } };
+
 /** The connection of one VM, across reconnects. */
 class VmConnection {
   readonly key: string;
@@ -86,6 +111,9 @@ class VmConnection {
   #lastError: TransportError | undefined;
   #closed = false;
   #everOpened = false;
+  /** Commands waiting for this tick's batch. */
+  pending: QueuedExec[] = [];
+  flushScheduled = false;
 
   constructor(
     readonly target: SshTarget,
@@ -193,7 +221,8 @@ export class SshPool {
   #closed = false;
   readonly log: (msg: string) => void;
   /** @internal */
-  readonly counters = { opened: 0, attempts: 0, sessionRetries: 0 };
+  readonly counters = { opened: 0, attempts: 0, sessionRetries: 0, commandChannels: 0, batchedCommands: 0 };
+  readonly #batch: boolean;
 
   /** @internal */
   readonly maxBackoffMs: number;
@@ -201,6 +230,7 @@ export class SshPool {
   constructor(options: SshPoolOptions = {}) {
     this.log = options.log ?? (() => {});
     this.maxBackoffMs = options.maxBackoffMs ?? BACKOFF_MAX_MS;
+    this.#batch = options.batchCommands ?? true;
   }
 
   /** A session for one VM; sessions for the same VM share its one connection. Connects lazily. */
@@ -215,7 +245,15 @@ export class SshPool {
   stats(): PoolStats {
     let open = 0;
     for (const c of this.#connections.values()) if (c.isOpen) open++;
-    return { connectionsOpened: this.counters.opened, open, connectAttempts: this.counters.attempts, sessionRetries: this.counters.sessionRetries };
+    const c = this.counters;
+    return {
+      connectionsOpened: c.opened,
+      open,
+      connectAttempts: c.attempts,
+      sessionRetries: c.sessionRetries,
+      commandChannels: c.commandChannels,
+      batchedCommands: c.batchedCommands,
+    };
   }
 
   /** End every connection. Every session, old or new, fails with a 'closed' TransportError afterwards. */
@@ -260,7 +298,7 @@ export class SshPool {
     what: string,
     open: (client: SshClient, cb: (err: (Error & { reason?: number | string }) | undefined, channel: ClientChannel) => void) => void,
     retrySessionRace: boolean,
-  ): Promise<{ live: Live; channel: ClientChannel; release: Release } | { refused: Error & { reason?: number | string } }> {
+  ): Promise<OpenedChannel> {
     const release = await conn.slots.acquire(signal);
     let handedOff = false; // once a channel holds the slot, its close frees it
     let redialled = false;
@@ -319,18 +357,188 @@ export class SshPool {
     }
   }
 
-  async #exec(conn: VmConnection, command: string, options: ExecOptions): Promise<ExecResult> {
+  #exec(conn: VmConnection, command: string, options: ExecOptions): Promise<ExecResult> {
+    if (options.signal.aborted) return Promise.reject(options.signal.reason);
+    if (!this.#batch) return this.#execOne(conn, command, options);
+    return new Promise<ExecResult>((resolve, reject) => {
+      conn.pending.push({ command, options, resolve, reject });
+      if (conn.flushScheduled) return;
+      conn.flushScheduled = true;
+      // After this tick: every probe of the VM's round has asked by then.
+      setImmediate(() => {
+        conn.flushScheduled = false;
+        this.#flush(conn);
+      });
+    });
+  }
+
+  #flush(conn: VmConnection): void {
+    const queued = conn.pending.splice(0);
+    const live: QueuedExec[] = [];
+    for (const q of queued) {
+      if (q.options.signal.aborted) q.reject(q.options.signal.reason);
+      else live.push(q);
+    }
+    if (live.length === 1) {
+      for (const q of live) this.#execOne(conn, q.command, q.options).then(q.resolve, q.reject);
+    } else {
+      // At most max_sessions commands per batch: a guest runs no more at once than it would on channels.
+      const size = conn.target.maxSessions;
+      for (let i = 0; i < live.length; i += size) {
+        const part = live.slice(i, i + size);
+        if (part.length === 1) this.#execOne(conn, part[0]!.command, part[0]!.options).then(part[0]!.resolve, part[0]!.reject);
+        else void this.#execBatch(conn, part);
+      }
+    }
+  }
+
+  /** Several commands in one channel (batch.ts); each settles on its own result or its own deadline. */
+  async #execBatch(conn: VmConnection, queued: QueuedExec[]): Promise<void> {
+    const whole = new AbortController();
+    const settled = queued.map(() => false);
+    let open = queued.length;
+    let bailed = false;
+    /** A command's deadline passed before its result came. */
+    let abandoned = false;
+    let lingering: NodeJS.Timeout | undefined;
+    const cleanups: (() => void)[] = [];
+    const settle = (i: number, how: () => void): void => {
+      if (settled[i]) return;
+      settled[i] = true;
+      how();
+      // The last command settled. After a normal finish the script is exiting and sshd closes the
+      // channel itself (closing it from here would cost two more packets per VM and round); only a
+      // command that was given up on needs the channel closed (the lifeline then kills it).
+      // A command that left a process holding the script's output open would keep the channel (and
+      // its slot) forever: closed after a short grace.
+      if (--open === 0 && !whole.signal.aborted) {
+        if (abandoned) whole.abort(new Error('batch settled'));
+        else lingering = setTimeout(() => whole.abort(new Error('batch lingered')), 2000);
+      }
+    };
+    /**
+     * The command running in the batch when it bailed, still within its own deadline: it finishes there (it is
+     * never run twice); the channel is closed as soon as its result is in, before the script goes on.
+     */
+    let kept = -1;
+    /** A command's deadline passed while others wait behind it: they go on channels of their own. */
+    const bail = (): void => {
+      if (bailed) return;
+      bailed = true;
+      const running = parser?.running ?? -1;
+      if (running >= 0 && running < queued.length && !settled[running]) kept = running;
+      else if (!whole.signal.aborted) whole.abort(new Error('batch abandoned'));
+      queued.forEach((q, i) => {
+        if (settled[i] || i === kept) return;
+        this.#execOne(conn, q.command, q.options).then(
+          (r) => settle(i, () => q.resolve(r)),
+          (e: unknown) => settle(i, () => q.reject(e)),
+        );
+      });
+    };
+    let parser: BatchParser | undefined;
+    queued.forEach((q, i) => {
+      const onAbort = (): void => {
+        if (!settled[i]) abandoned = true;
+        const reason: unknown = q.options.signal.reason;
+        // Its deadline passed while an earlier command of the batch still ran: this one never started, and that
+        // says nothing about its service (UNKNOWN), unlike a command that ran out of time itself (UNHEALTHY).
+        const neverStarted = parser !== undefined && parser.running < i && (reason as { name?: string } | undefined)?.name === 'TimeoutError';
+        settle(i, () =>
+          q.reject(
+            neverStarted
+              ? new TransportError(
+                  `VM ${conn.target.vm}: the command did not start within its timeout: it waited behind another check's command on the same channel, still running`,
+                  'channel',
+                )
+              : reason,
+          ),
+        );
+        if (open > 0) bail();
+        // The command that was left to finish in the batch ran out of time itself: stop the script.
+        if (i === kept && !whole.signal.aborted) whole.abort(new Error('batch abandoned'));
+      };
+      q.options.signal.addEventListener('abort', onAbort, { once: true });
+      cleanups.push(() => q.options.signal.removeEventListener('abort', onAbort));
+    });
+    const items: BatchItem[] = queued.map((q) => ({ command: q.command, maxOutputBytes: q.options.maxOutputBytes ?? 4096 }));
+    const { script, nonce } = batchScript(items);
+    const failRest = (err: unknown): void => queued.forEach((q, i) => settle(i, () => q.reject(err)));
+    try {
+      let opened: OpenedChannel;
+      try {
+        opened = await this.#openScript(conn, whole.signal, script);
+      } catch (err) {
+        if (!whole.signal.aborted) failRest(err);
+        return;
+      }
+      if ('refused' in opened) {
+        failRest(this.#refusedCommand(conn, opened.refused));
+        return;
+      }
+      const { live, channel, release } = opened;
+      this.counters.batchedCommands += queued.length;
+      const framed = new BatchParser(nonce, items, (i, result) => {
+        if (!bailed) settle(i, () => queued[i]!.resolve(result));
+        else if (i === kept) {
+          settle(i, () => queued[i]!.resolve(result));
+          if (!whole.signal.aborted) whole.abort(new Error('batch abandoned'));
+        }
+      });
+      parser = framed;
+      let grace: NodeJS.Timeout | undefined;
+      const onWhole = (): void => {
+        // EOF then CLOSE: sshd closes the script's stdin and the lifeline kills what still runs.
+        channel.destroy();
+        grace = setTimeout(release, 10_000);
+        grace.unref();
+      };
+      if (whole.signal.aborted) onWhole();
+      else whole.signal.addEventListener('abort', onWhole, { once: true });
+      await new Promise<void>((resolve) => {
+        channel.on('data', (chunk: Buffer) => framed.stdout(chunk));
+        channel.stderr.on('data', (chunk: Buffer) => framed.stderr(chunk));
+        channel.on('error', () => {});
+        channel.on('close', () => resolve());
+      });
+      whole.signal.removeEventListener('abort', onWhole);
+      clearTimeout(grace);
+      clearTimeout(lingering);
+      release();
+      if (bailed) return;
+      // The channel ended with commands still owed a result: the connection died, or the shell did.
+      failRest(
+        live.lost
+          ? new TransportError(`VM ${conn.target.vm}: the SSH connection to ${conn.where} was lost while a command ran; it will be redialled on next use`, 'closed', {
+              cause: live.lost,
+            })
+          : new TransportError(`VM ${conn.target.vm}: the command channel to ${conn.where} closed before this command's result arrived`, 'channel'),
+      );
+    } finally {
+      for (const c of cleanups) c();
+    }
+  }
+
+  /** One exec channel for a full script (already carrying its own lifeline). */
+  #openScript(conn: VmConnection, signal: AbortSignal, script: string): Promise<OpenedChannel> {
+    this.counters.commandChannels++;
+    return this.#openChannel(conn, signal, 'a command channel', (client, cb) => client.exec(script, cb), true);
+  }
+
+  #refusedCommand(conn: VmConnection, refused: Error): TransportError {
+    return new TransportError(
+      `VM ${conn.target.vm}: sshd at ${conn.where} refused a command channel (${refused.message}); lower ssh.max_sessions to sshd's MaxSessions`,
+      'channel',
+      { cause: refused },
+    );
+  }
+
+  async #execOne(conn: VmConnection, command: string, options: ExecOptions): Promise<ExecResult> {
     const { signal } = options;
     const maxOutputBytes = options.maxOutputBytes ?? 4096;
     signal.throwIfAborted();
-    const opened = await this.#openChannel(conn, signal, 'a command channel', (client, cb) => client.exec(withLifeline(command), cb), true);
-    if ('refused' in opened) {
-      throw new TransportError(
-        `VM ${conn.target.vm}: sshd at ${conn.where} refused a command channel (${opened.refused.message}); lower ssh.max_sessions to sshd's MaxSessions`,
-        'channel',
-        { cause: opened.refused },
-      );
-    }
+    const opened = await this.#openScript(conn, signal, withLifeline(command));
+    if ('refused' in opened) throw this.#refusedCommand(conn, opened.refused);
     const { live, channel, release } = opened;
     return collectExec(channel, {
       signal,

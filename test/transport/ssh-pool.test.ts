@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { SshPool } from '../../src/transport/ssh-pool.js';
 import { TransportError } from '../../src/transport/types.js';
 import { freePort, startSshd, type TestSshd } from '../support/sshd.js';
@@ -106,7 +106,11 @@ describe('SshPool against a real sshd', () => {
   });
 
   it('runs 25 commands at once on ONE connection, never more than MaxSessions (10) channels open', async () => {
+    // One channel per command (batching off): this is about the channel limit.
+    const pool = new SshPool({ batchCommands: false });
+    onTestFinished(() => pool.close());
     const session = pool.session(sshd.target());
+    await session.exec('true', { signal: signal() });
     const before = pool.stats().connectionsOpened;
     const dir = path.join(sshd.dir, `concurrency-${randomUUID()}`);
     // Each command marks itself present, records how many are present, then leaves.
@@ -135,6 +139,63 @@ describe('SshPool against a real sshd', () => {
     console.log(`remote command gone ${Date.now() - t} ms after abort`);
     // The connection is still good afterwards, and the channel slot came back.
     expect((await session.exec('echo still', { signal: signal() })).stdout).toBe('still\n');
+  });
+
+  it('commands asked for together share one channel and keep their own results (exit status, output, caps)', async () => {
+    const session = pool.session(sshd.target());
+    const before = pool.stats();
+    const [a, c, d, e] = await Promise.all([
+      session.exec('echo out; echo err >&2; exit 3', { signal: signal() }),
+      session.exec('yes | head -c 100000', { signal: signal(), maxOutputBytes: 10 }),
+      session.exec('printf "no newline"; trap "echo trapped" EXIT', { signal: signal() }),
+      session.exec('cat; echo late', { signal: signal() }),
+    ]);
+    expect(a).toMatchObject({ exitCode: 3, stdout: 'out\n', stderr: 'err\n' });
+    expect(c).toMatchObject({ exitCode: 0, stdout: 'y\ny\ny\ny\ny\n', stdoutTruncated: true });
+    expect(d).toMatchObject({ exitCode: 0, stdout: 'no newlinetrapped\n', stderr: '' });
+    expect(e).toMatchObject({ exitCode: 0, stdout: 'late\n' });
+    const after = pool.stats();
+    expect(after.commandChannels - before.commandChannels).toBe(1);
+    expect(after.batchedCommands - before.batchedCommands).toBe(4);
+  });
+
+  it('in a batch, a command past its deadline fails alone: it is stopped, the others still get their results', async () => {
+    const session = pool.session(sshd.target());
+    const marker = uniqueSleep();
+    const t0 = performance.now();
+    const [a, b, c] = await Promise.allSettled([
+      session.exec('echo first', { signal: signal() }),
+      session.exec(`sleep ${marker}`, { signal: AbortSignal.timeout(300) }),
+      session.exec('echo after', { signal: signal() }),
+    ]);
+    expect(a).toMatchObject({ status: 'fulfilled', value: { exitCode: 0, stdout: 'first\n' } });
+    expect(b).toMatchObject({ status: 'rejected', reason: { name: 'TimeoutError' } });
+    expect(c).toMatchObject({ status: 'fulfilled', value: { exitCode: 0, stdout: 'after\n' } });
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(await eventually(async () => (await processesWith(marker)).length === 0, 2000)).toBe(true);
+  });
+
+  it('in a batch, a command that never started before its deadline is a transport error (UNKNOWN), and the slow one ahead of it runs once, to its end', async () => {
+    const session = pool.session(sshd.target());
+    const marker = uniqueSleep();
+    const file = `/tmp/clonebox-batch-runs-${marker}`;
+    const t0 = performance.now();
+    const [slow, starved, after] = await Promise.allSettled([
+      session.exec(`echo run >> ${file}; sleep 1.5; echo slow done`, { signal: signal() }),
+      session.exec('echo never started', { signal: AbortSignal.timeout(400) }),
+      session.exec('echo after', { signal: signal() }),
+    ]);
+    expect(slow).toMatchObject({ status: 'fulfilled', value: { exitCode: 0, stdout: 'slow done\n' } });
+    expect(starved.status).toBe('rejected');
+    const reason = (starved as PromiseRejectedResult).reason as TransportError;
+    expect(reason).toBeInstanceOf(TransportError);
+    expect(reason.kind).toBe('channel');
+    expect(reason.message).toMatch(/did not start within its timeout/);
+    // The one behind went on a channel of its own at once, not after the slow one.
+    expect(after).toMatchObject({ status: 'fulfilled', value: { exitCode: 0, stdout: 'after\n' } });
+    expect(performance.now() - t0).toBeLessThan(5000);
+    const runs = await session.exec(`cat ${file}; rm -f ${file}`, { signal: signal() });
+    expect(runs.stdout).toBe('run\n');
   });
 
   it('an already-aborted signal rejects at once and opens nothing', async () => {
