@@ -101,11 +101,48 @@ function result(check: HealthCheck, startedAt: Date, durationMs: number, outcome
   };
 }
 
+/** Checks running under each parent signal: ONE abort listener per parent, however many checks run at once. */
+const followers = new WeakMap<AbortSignal, Set<AbortController>>();
+
+/** Abort `child` when `parent` aborts, until the returned function is called. */
+function follow(parent: AbortSignal, child: AbortController): () => void {
+  if (parent.aborted) {
+    child.abort(parent.reason);
+    return () => {};
+  }
+  let set = followers.get(parent);
+  if (!set) {
+    const created = new Set<AbortController>();
+    set = created;
+    followers.set(parent, created);
+    parent.addEventListener(
+      'abort',
+      () => {
+        for (const c of created) c.abort(parent.reason);
+        created.clear();
+      },
+      { once: true },
+    );
+  }
+  const mine = set;
+  mine.add(child);
+  return () => {
+    mine.delete(child);
+  };
+}
+
 /** Run one check with its own deadline; whatever the probe does, this returns within timeout + margin. */
 export async function runCheck(check: HealthCheck, target: ProbeTarget, parent: AbortSignal): Promise<CheckResult> {
   const startedAt = new Date();
   const t0 = performance.now();
-  const signal = AbortSignal.any([parent, AbortSignal.timeout(check.timeout)]);
+  // One controller and one timer, both gone when the check is: AbortSignal.timeout's timer outlives
+  // the check and fires for nothing later (a DOMException with a stack each), and AbortSignal.any
+  // registers every check on the long-lived parent signal; at N=200 under watch that was ~8% of
+  // the client's CPU per round.
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const unfollow = follow(parent, controller);
+  const deadline = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), check.timeout);
   let timer: NodeJS.Timeout | undefined;
   const backstop = new Promise<ProbeOutcome>((resolve) => {
     timer = setTimeout(
@@ -123,6 +160,8 @@ export async function runCheck(check: HealthCheck, target: ProbeTarget, parent: 
         : { status: 'UNKNOWN', message: `probe failed unexpectedly: ${(err as Error).message}` };
   } finally {
     clearTimeout(timer);
+    clearTimeout(deadline);
+    unfollow();
   }
   if (parent.aborted && outcome.status !== 'HEALTHY') outcome = { status: 'UNKNOWN', message: 'cancelled before it finished' };
   return result(check, startedAt, performance.now() - t0, outcome);

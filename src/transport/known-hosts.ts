@@ -7,7 +7,7 @@
  * (host certificates are not supported).
  */
 import { createHash, createHmac } from 'node:crypto';
-import { appendFile, mkdir, open, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 export interface KnownHostEntry {
@@ -124,14 +124,28 @@ export function checkHostKey(entries: KnownHostEntry[], host: string, port: numb
   return { kind: 'unknown', otherTypes };
 }
 
-/** The entries of a known_hosts file; a missing file has none. */
+/** Parsed files by path, with the stat they were parsed at: a cold round over N VMs parses once, not N times. */
+const parsedFiles = new Map<string, { stamp: string; entries: Promise<KnownHostEntry[]> }>();
+
+/** The entries of a known_hosts file; a missing file has none. Re-read whenever its size or mtime changed. */
 export async function readKnownHosts(file: string): Promise<KnownHostEntry[]> {
+  let stamp: string;
   try {
-    return parseKnownHosts(await readFile(file, 'utf8'));
+    const st = await stat(file, { bigint: true });
+    stamp = `${st.size}:${st.mtimeNs}:${st.ino}`;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
+  const cached = parsedFiles.get(file);
+  if (cached?.stamp === stamp) return cached.entries;
+  const entries = readFile(file, 'utf8').then(parseKnownHosts, (err: unknown) => {
+    parsedFiles.delete(file);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  });
+  parsedFiles.set(file, { stamp, entries });
+  return entries;
 }
 
 /**
