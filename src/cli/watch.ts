@@ -170,9 +170,20 @@ class Waker {
   #wake: (() => void) | undefined;
   #pending = false;
 
+  /** When the current wait ends (ms), if one is under way. */
+  #until: number | undefined;
+
   wake(): void {
     if (this.#wake) this.#wake();
     else this.#pending = true;
+  }
+
+  /**
+   * Wake if the current wait would end after `at`: a rescheduled check due later than the loop's next wake-up
+   * needs no extra turn of the loop (at 600 checks that was 600 full scans of the schedule per round).
+   */
+  wakeBy(at: number): void {
+    if (this.#wake === undefined || this.#until === undefined || at < this.#until) this.wake();
   }
 
   wait(ms: number, signal: AbortSignal): Promise<void> {
@@ -186,9 +197,12 @@ class Waker {
         clearTimeout(timer);
         signal.removeEventListener('abort', done);
         this.#wake = undefined;
+        this.#until = undefined;
         resolve();
       };
-      const timer = setTimeout(done, Math.max(1, Math.min(ms, 60_000)));
+      const wait = Math.max(1, Math.min(ms, 60_000));
+      this.#until = Date.now() + wait;
+      const timer = setTimeout(done, wait);
       signal.addEventListener('abort', done, { once: true });
       this.#wake = done;
     });
@@ -551,7 +565,8 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
   /** A run is over (or was dropped): reschedule it; a completed round is announced. */
   const finish = (entry: ScheduleEntry<Scheduled>) => {
     if (!stop.signal.aborted && scheduler.complete(entry.key, Date.now())) onRound();
-    waker.wake();
+    // complete() moved entry.nextDue (the scheduler's own object) to its next run.
+    waker.wakeBy(entry.nextDue);
   };
 
   const pending = new Map<string, PendingResults>();

@@ -78,6 +78,8 @@ export class CheckScheduler<T> {
   readonly #spreadMs: number;
   readonly #jitter: number;
   #rounds = 0;
+  /** Entries that have not run more than `#rounds` times: the round completes when the last of them does. */
+  #lagging = 0;
 
   constructor(options: SchedulerOptions = {}) {
     this.#random = options.random ?? Math.random;
@@ -167,6 +169,10 @@ export class CheckScheduler<T> {
     }
     e.period = k;
     e.nextDue = Math.max(now, g.anchor + k * g.intervalMs + offset);
+    // Only the last entry of a round to finish completes it: count down instead of scanning every entry at every
+    // completion (at 200 VMs × 3 checks that scan was a visible share of a steady watch's CPU).
+    if (e.runs - 1 > this.#rounds) return false;
+    if (--this.#lagging > 0) return false;
     return this.#advanceRounds();
   }
 
@@ -182,14 +188,19 @@ export class CheckScheduler<T> {
     return this.#rounds;
   }
 
+  /** Recount: the rounds all entries have completed, and how many entries have not gone past it. */
   #advanceRounds(): boolean {
-    if (this.#entries.size === 0) return false;
+    if (this.#entries.size === 0) {
+      this.#lagging = 0;
+      return false;
+    }
     let min = Infinity;
     for (const e of this.#entries.values()) if (e.runs < min) min = e.runs;
-    if (min > this.#rounds) {
-      this.#rounds = min;
-      return true;
-    }
-    return false;
+    const advanced = min > this.#rounds;
+    if (advanced) this.#rounds = min;
+    let lagging = 0;
+    for (const e of this.#entries.values()) if (e.runs <= this.#rounds) lagging++;
+    this.#lagging = lagging;
+    return advanced;
   }
 }
