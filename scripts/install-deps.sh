@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the fleet lab (test/lab/fleet.sh) and the native libvirt binding need.
+# Installs the Debian packages the fleet lab (test/lab/fleet.sh), the VM lab (test/lab/vm) and the native
+# libvirt binding need.
 # Idempotent: when everything is present it only says so. Never leaves a service running: Debian's
 # postinst scripts try to start nginx, redis and postgres, which the lab starts itself inside namespaces.
 set -euo pipefail
@@ -9,6 +10,9 @@ PACKAGES=(
   libvirt-clients libvirt0 libvirt-dev pkg-config build-essential iproute2 procps
   # Real consumers that validate outputs in tests: promtool (Prometheus text format), xmllint (JUnit XML).
   prometheus libxml2-utils
+  # The VM lab (test/lab/vm): a real QEMU guest under libvirtd for the end-to-end path (test/e2e/vm.test.ts).
+  libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 dnsmasq-base iptables busybox-static dropbear-bin
+  kmod cpio xz-utils qemu-guest-agent
 )
 
 if [[ $(id -u) -ne 0 ]]; then
