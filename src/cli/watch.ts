@@ -131,6 +131,15 @@ export function reconnectBackoffMs(minIntervalMs: number): number {
   return Math.max(2000, Math.min(30_000, minIntervalMs * 4));
 }
 
+/**
+ * SSH keepalive under watch: past the shortest interval (+50 %, jitter included), so a connection the rounds keep
+ * busy is never probed, and at least 15 s. ssh2 only counts exec replies as activity: with the default 15 s a
+ * 30 s watch sent two probes per connection per round, about as many packets as the round's own work.
+ */
+export function keepaliveMsFor(minIntervalMs: number): number {
+  return Math.max(15_000, Math.round(minIntervalMs * 1.5));
+}
+
 /** How often the list of VMs and their addresses is asked of libvirt again: min(interval, 30 s), at least 1 s. */
 export function discoveryEveryMs(minIntervalMs: number): number {
   return Math.max(1000, Math.min(30_000, minIntervalMs));
@@ -294,7 +303,11 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
 
   const intervals = opts.intervalMs !== undefined ? [opts.intervalMs] : configuredIntervals(config);
   const minInterval = intervals.length ? Math.min(...intervals) : 30_000;
-  const pool = new SshPool({ log, maxBackoffMs: reconnectBackoffMs(minInterval) });
+  const pool = new SshPool({
+    log,
+    maxBackoffMs: reconnectBackoffMs(minInterval),
+    keepaliveMs: keepaliveMsFor(minInterval),
+  });
   let backend: Promise<LibvirtBackend> | undefined;
   const openLibvirt = (): Promise<LibvirtBackend> =>
     (backend ??= openBackend(uri, opts.libvirtBackend, log).catch((err: unknown) => {

@@ -41,6 +41,8 @@ export interface ConnectContext {
   log: (msg: string) => void;
   /** A private key file's bytes, checked to parse without a passphrase (the pool caches it: read once). */
   loadIdentity: (file: string) => Promise<Buffer>;
+  /** Idle time before a keepalive probe (3 unanswered: the connection is dead). Default 15 s. */
+  keepaliveMs?: number;
 }
 
 /** `host:port`, with IPv6 literals bracketed. */
@@ -226,7 +228,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
     ...auth,
     algorithms: { kex: KEX, serverHostKey: hostKeyAlgorithms(recorded) },
     // Notice a dead guest between rounds of `watch` instead of hanging on it.
-    keepaliveInterval: 15_000,
+    keepaliveInterval: ctx.keepaliveMs ?? 15_000,
     keepaliveCountMax: 3,
   };
 

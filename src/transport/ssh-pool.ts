@@ -22,6 +22,11 @@ export interface SshPoolOptions {
    */
   maxBackoffMs?: number;
   /**
+   * Idle time before an SSH keepalive probe (default 15 s). `watch` sets it above its interval: its own rounds
+   * keep the connections busy, and a probe on every connection between rounds is CPU for nothing.
+   */
+  keepaliveMs?: number;
+  /**
    * Commands for one VM asked for in the same tick (a VM's guest probes of one round) share one
    * exec channel, each with its own deadline and result (see batch.ts). Default true.
    */
@@ -159,7 +164,11 @@ class VmConnection {
     const started = Date.now();
     let client: SshClient;
     try {
-      client = await connect(target, { log: this.pool.log, loadIdentity: (file) => this.pool.identity(file) });
+      client = await connect(target, {
+        log: this.pool.log,
+        loadIdentity: (file) => this.pool.identity(file),
+        ...(this.pool.keepaliveMs !== undefined ? { keepaliveMs: this.pool.keepaliveMs } : {}),
+      });
     } catch (err) {
       const error = err instanceof TransportError ? err : new TransportError(`VM ${target.vm}: ${String(err)}`, 'closed', { cause: err });
       this.#lastError = error;
@@ -226,10 +235,13 @@ export class SshPool {
 
   /** @internal */
   readonly maxBackoffMs: number;
+  /** @internal */
+  readonly keepaliveMs: number | undefined;
 
   constructor(options: SshPoolOptions = {}) {
     this.log = options.log ?? (() => {});
     this.maxBackoffMs = options.maxBackoffMs ?? BACKOFF_MAX_MS;
+    this.keepaliveMs = options.keepaliveMs;
     this.#batch = options.batchCommands ?? true;
   }
 
