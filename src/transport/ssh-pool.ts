@@ -391,16 +391,13 @@ export class SshPool {
       if (q.options.signal.aborted) q.reject(q.options.signal.reason);
       else live.push(q);
     }
-    if (live.length === 1) {
-      for (const q of live) this.#execOne(conn, q.command, q.options).then(q.resolve, q.reject);
-    } else {
-      // At most max_sessions commands per batch: a guest runs no more at once than it would on channels.
-      const size = conn.target.maxSessions;
-      for (let i = 0; i < live.length; i += size) {
-        const part = live.slice(i, i + size);
-        if (part.length === 1) this.#execOne(conn, part[0]!.command, part[0]!.options).then(part[0]!.resolve, part[0]!.reject);
-        else void this.#execBatch(conn, part);
-      }
+    // At most max_sessions commands per batch; a lone command (or a lone remainder) takes a channel of its own.
+    const size = Math.max(1, conn.target.maxSessions);
+    for (let i = 0; i < live.length; i += size) {
+      const part = live.slice(i, i + size);
+      const only = part.length === 1 ? part[0] : undefined;
+      if (only) this.#execOne(conn, only.command, only.options).then(only.resolve, only.reject);
+      else void this.#execBatch(conn, part);
     }
   }
 
