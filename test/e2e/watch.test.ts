@@ -7,7 +7,7 @@
  * Every wait is bounded, and generous: on a loaded 2-core machine a round can take seconds.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -143,8 +143,8 @@ async function sshdProcesses(L: Lab, vm: string): Promise<number> {
   const { stdout } = await run('ip', ['netns', 'pids', L.vms[vm]!.namespace]);
   let n = 0;
   for (const pid of stdout.split('\n').filter(Boolean)) {
-    const comm = await run('cat', [`/proc/${pid}/comm`]);
-    if (comm.stdout.trim() === 'sshd') n++;
+    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => ''); // gone meanwhile: not counted
+    if (comm.trim() === 'sshd') n++;
   }
   return n;
 }
