@@ -29,7 +29,11 @@ LAB=${CLONEBOX_LAB_DIR:-$REPO/.lab}
 [[ $LAB != *[[:space:]]* ]] || { echo "fleet: CLONEBOX_LAB_DIR must not contain spaces: '$LAB'" >&2; exit 1; }
 URI="test://$LAB/libvirt/node.xml"
 
-NET_PREFIX=10.213 # VM n: host side 10.213.n.1/30, VM 10.213.n.2/30
+# Several labs may run side by side (one per git worktree): each takes its own name prefix and /16.
+NSP=${CLONEBOX_LAB_NS:-cbx}          # namespace, veth and libvirt network prefix (at most 4 characters)
+NET_PREFIX=${CLONEBOX_LAB_NET:-10.213} # VM n: host side $NET_PREFIX.n.1/30, VM $NET_PREFIX.n.2/30
+[[ $NSP =~ ^[a-z][a-z0-9]{0,3}$ ]] || { echo "fleet: CLONEBOX_LAB_NS must be 1-4 lowercase letters or digits, starting with a letter" >&2; exit 1; }
+[[ $NET_PREFIX =~ ^10\.([0-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-5])$ ]] || { echo "fleet: CLONEBOX_LAB_NET must be 10.X (a private /16)" >&2; exit 1; }
 NET_CIDR=$NET_PREFIX.0.0/16
 DATA_SIZE=16m     # each VM's data tmpfs
 BIG_BYTES=$((100 * 1024 * 1024))
@@ -58,7 +62,7 @@ for entry in "${FLEET[@]}"; do
   read -r name n role <<<"$entry"
   ROLE[$name]=$role
   ADDR[$name]=$NET_PREFIX.$n.2 HADDR[$name]=$NET_PREFIX.$n.1
-  NSN[$name]=cbx-$name DIR[$name]=$LAB/vms/$name
+  NSN[$name]=$NSP-$name DIR[$name]=$LAB/vms/$name
   case $role in
     web | degraded) SVCS[$name]="sshd nginx redis" ;;
     db) SVCS[$name]="sshd nginx redis postgres" ;;
@@ -77,7 +81,7 @@ for entry in "${FLEET[@]}"; do
   PIDFILE[$name:postgres]=${DIR[$name]}/pg/postmaster.pid
 done
 unset entry name n role
-OUR_LINKS="cbx-($(IFS='|'; echo "${NET_VMS[*]}"))"
+OUR_LINKS="$NSP-($(IFS='|'; echo "${NET_VMS[*]}"))"
 
 die() { echo "fleet: $*" >&2; exit 1; }
 log() { echo "fleet: $*" >&2; }
@@ -466,9 +470,9 @@ check_no_overlap() {
 ensure_net() { # vm
   local vm=$1 ns=${NSN[$1]} host inside
   ns_exists "$ns" || return 1
-  host=$(ip -br -4 addr show dev "cbx-$vm" 2>/dev/null) || return 1
+  host=$(ip -br -4 addr show dev "$NSP-$vm" 2>/dev/null) || return 1
   [[ $host == *" ${HADDR[$vm]}/30"* ]] || return 1
-  [[ $host == *" UP "* ]] || ip link set "cbx-$vm" up
+  [[ $host == *" UP "* ]] || ip link set "$NSP-$vm" up
   inside=$(ip -n "$ns" -br -4 addr 2>/dev/null) || return 1
   [[ $inside == *"lo "*"127.0.0.1/8"* && $inside == *"eth0@"*" ${ADDR[$vm]}/30"* ]] || return 1
   if [[ ${ROLE[$vm]} == paused ]]; then
@@ -482,13 +486,13 @@ ensure_net() { # vm
 # The VM's side of the veth is eth0 in the namespace; no default route there, on purpose.
 create_net() {
   local vm=$1 ns=${NSN[$1]}
-  # `down` removes what this file lists (and the fleet's own names), never other cbx-* namespaces.
+  # `down` removes what this file lists (and the fleet's own names), never other $NSP-* namespaces.
   echo "$vm" >>"$LAB/created"
   ip -batch - <<EOF
 netns add $ns
-link add cbx-$vm type veth peer name eth0 netns $ns
-addr add ${HADDR[$vm]}/30 dev cbx-$vm
-link set cbx-$vm up
+link add $NSP-$vm type veth peer name eth0 netns $ns
+addr add ${HADDR[$vm]}/30 dev $NSP-$vm
+link set $NSP-$vm up
 EOF
   ip -n "$ns" -batch - <<EOF
 addr add ${ADDR[$vm]}/30 dev eth0
@@ -499,8 +503,8 @@ EOF
 
 # Kills every process in VM's namespace (pid files first and gracefully, bounded), removes the
 # namespace, the veth and the data tmpfs.
-destroy_vm() { # vm (also a leftover cbx- namespace of a VM no longer in FLEET)
-  local vm=$1 ns=cbx-$1 d=$LAB/vms/$1 svc i p pids=""
+destroy_vm() { # vm (also a leftover $NSP- namespace of a VM no longer in FLEET)
+  local vm=$1 ns=$NSP-$1 d=$LAB/vms/$1 svc i p pids=""
   # By pid file even without the namespace: `ip netns del` alone leaves its processes running.
   for svc in ${SVCS[$vm]:-}; do
     service_pid "$vm" "$svc"
@@ -519,7 +523,7 @@ destroy_vm() { # vm (also a leftover cbx- namespace of a VM no longer in FLEET)
     done
     ip netns del "$ns" 2>/dev/null || true
   fi
-  ip link del "cbx-$vm" 2>/dev/null || true
+  ip link del "$NSP-$vm" 2>/dev/null || true
   if is_mounted "$d/data"; then umount "$d/data"; fi
 }
 
@@ -549,14 +553,14 @@ generate_libvirt() {
     ip2int "${ADDR[$name]}"
     # The network's ip is chosen so that the test driver reports exactly ADDR for this domain.
     if [[ $role != shutoff ]]; then id=$((id + 1)); int2ip $((INT - (20 * (id - 1) + 1))); else int2ip $((INT - 1)); fi
-    nets+="  <network><name>cbx-$name</name><ip address='$IP' prefix='30'/></network>"$'\n'
+    nets+="  <network><name>$NSP-$name</name><ip address='$IP' prefix='30'/></network>"$'\n'
     printf -v mac '52:54:00:cb:%02x:01' "$n"
     printf -v uuid 'cb0c1a60-0000-4000-8000-%012d' "$n"
     case $role in paused) state=3 ;; shutoff) state=5 ;; *) state="" ;; esac
     doms+="  <domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
     <name>$name</name><uuid>$uuid</uuid>
     <memory unit='MiB'>512</memory><vcpu>1</vcpu><os><type>hvm</type></os>
-    <devices><interface type='network'><mac address='$mac'/><source network='cbx-$name'/></interface></devices>
+    <devices><interface type='network'><mac address='$mac'/><source network='$NSP-$name'/></interface></devices>
 ${state:+    <test:runstate>$state</test:runstate>
 }  </domain>
 "
@@ -715,7 +719,7 @@ up_vm() { # vm
   [[ ${ROLE[$vm]} != paused ]] || return 0
   [[ -d $d/data ]] || mkdir -p "$d/data"
   if ! is_mounted "$d/data"; then
-    mount -t tmpfs -o "size=$DATA_SIZE,mode=0755" "cbx-data-$vm" "$d/data"
+    mount -t tmpfs -o "size=$DATA_SIZE,mode=0755" "$NSP-data-$vm" "$d/data"
     restart+="sshd " # sshd's mount namespace (from ip netns exec) is a copy: it must see the new mount
   fi
   [[ ! -e $d/data/fill ]] || rm -f "$d/data/fill"
@@ -785,7 +789,7 @@ cmd_down() {
   need_root
   lock_lab
   local vm m
-  # The fleet's VMs, and any this lab created under an older FLEET (other cbx-* are not ours:
+  # The fleet's VMs, and any this lab created under an older FLEET (other $NSP-* are not ours:
   # test/lab/vm uses cbx-vmlab).
   local -A seen=()
   for vm in "${NET_VMS[@]}"; do seen[$vm]=1; done
