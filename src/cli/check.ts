@@ -2,7 +2,7 @@
 import { loadConfig } from '../config/load.js';
 import { libvirtUri } from '../config/resolve.js';
 import { runFleetRound, UsageError } from '../engine/fleet.js';
-import { advanceWithStore, describeAction } from '../engine/stateful.js';
+import { advanceWithStore, describeAction, summarizeAction } from '../engine/stateful.js';
 import type { HealthStore } from '../store/types.js';
 import { openBackend, type BackendChoice } from '../inventory/open.js';
 import type { LibvirtBackend } from '../inventory/types.js';
@@ -101,7 +101,7 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
     // Stateful: thresholds from the stored streaks, actions on hard transitions (docs/state.md).
     const s = await advanceWithStore(store, r, pool, signal);
     for (const t of s.transitions) log(`${t.vm}/${t.check}: ${t.from ?? 'new'} → ${t.to}${t.hard ? '' : ' (soft)'}: ${t.message}`);
-    for (const a of s.actions) io.stderr.write(`clonebox: action ${describeAction(a)}\n`);
+    for (const a of s.actions) io.stderr.write(`clonebox: action ${describeAction(summarizeAction(a))}\n`);
     return s.report;
   };
   try {
