@@ -5,7 +5,7 @@
 import type { Action } from '../config/schema.js';
 import type { ResolvedVm } from '../config/resolve.js';
 import type { FleetReport } from '../report.js';
-import type { ActionResult, HealthStore, PlannedAction, TransitionRow } from '../store/types.js';
+import type { ActionResult, PlannedAction, RoundStore, TransitionRow } from './records.js';
 import type { SshPool } from '../transport/ssh-pool.js';
 import { runAction } from './actions.js';
 import { buildFleetReport } from './aggregate.js';
@@ -30,7 +30,7 @@ function actionSpec(vms: readonly ResolvedVm[], a: PlannedAction): Action | unde
   return check?.[a.kind];
 }
 
-export async function advanceWithStore(store: HealthStore, round: FleetRound, pool: SshPool, signal: AbortSignal): Promise<StatefulRound> {
+export async function advanceWithStore(store: RoundStore, round: FleetRound, pool: SshPool, signal: AbortSignal): Promise<StatefulRound> {
   const out = await store.advanceRound({ reports: round.report.reports, policy: policyFromVms(round.vms) });
   const report = buildFleetReport(out.reports, new Date(round.report.summary.timestamp), round.report.summary.duration_ms);
   const actions = await Promise.all(

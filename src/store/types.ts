@@ -3,8 +3,11 @@
  * One interface, two backends: SQLite (default, one file in the XDG data dir) and PostgreSQL (fleets beyond
  * one hypervisor). test/store/contract.ts runs the same suite against both.
  */
-import type { ActionGuard, ActionKind, CheckOutcome, CheckState, PolicyLookup, StateMap } from '../engine/state.js';
+import type { ActionResult, ActionStatus, PlannedAction, RoundInput, RoundOutcome, RoundStore, TransitionRow } from '../engine/records.js';
+import type { ActionKind, CheckState, StateMap } from '../engine/state.js';
 import type { HealthStatus, VMHealthReport } from '../report.js';
+
+export type { ActionResult, ActionStatus, PlannedAction, RoundInput, RoundOutcome, TransitionRow };
 
 /** One recorded result. Reports are already redacted and their details capped; headers are never stored. */
 export interface ResultRow {
@@ -21,20 +24,6 @@ export interface ResultRow {
   message: string;
   details: Record<string, unknown>;
 }
-
-export interface TransitionRow {
-  ts: number;
-  vm: string;
-  check: string;
-  /** null: the check's first evaluated result. */
-  from: HealthStatus | null;
-  to: HealthStatus;
-  hard: boolean;
-  message: string;
-}
-
-/** pending: claimed and about to run (or running); suppressed: stopped by the guard, never ran. */
-export type ActionStatus = 'pending' | 'suppressed' | 'ok' | 'failed' | 'timeout' | 'error';
 
 export interface ActionRow {
   id: number;
@@ -55,16 +44,6 @@ export interface ActionRow {
 
 export type NewAction = Omit<ActionRow, 'id'>;
 
-export interface ActionResult {
-  status: Exclude<ActionStatus, 'pending' | 'suppressed'>;
-  exit_code?: number;
-  output?: string;
-  duration_ms?: number;
-  reason?: string;
-  /** ms; defaults to now. */
-  finished_ts?: number;
-}
-
 export interface PruneCounts {
   results: number;
   transitions: number;
@@ -83,39 +62,6 @@ export interface StoreTx {
   insertAction(row: NewAction): Promise<number>;
 }
 
-/** An action the state machine asked for this round: allowed (run it, then `finishAction`) or suppressed. */
-export interface PlannedAction {
-  /** The action row's id in the store. */
-  id: number;
-  vm: string;
-  check: string;
-  kind: ActionKind;
-  command: string;
-  allowed: boolean;
-  /** Why it was suppressed. */
-  reason?: string;
-}
-
-export interface RoundInput {
-  /** The raw reports of one round (as `checkFleet` returns them). */
-  reports: readonly VMHealthReport[];
-  /** Thresholds and action commands per check; undefined → defaults, no actions. */
-  policy?: PolicyLookup;
-  /** Default: 3 runs per 10 minutes. */
-  guard?: ActionGuard;
-  /** ms; defaults to now (tests). */
-  now?: number;
-}
-
-export interface RoundOutcome {
-  /** The reports after thresholds: what to print and what the exit code comes from. */
-  reports: VMHealthReport[];
-  checks: CheckOutcome[];
-  transitions: TransitionRow[];
-  /** Actions to run now (`allowed`) and those the guard suppressed; each already has its row. */
-  actions: PlannedAction[];
-}
-
 export interface HistoryQuery {
   vm: string;
   /** ms since the epoch, inclusive. */
@@ -125,7 +71,7 @@ export interface HistoryQuery {
   check?: string;
 }
 
-export interface HealthStore {
+export interface HealthStore extends RoundStore {
   readonly kind: 'sqlite' | 'postgres';
   /** The file path, or the URL with its password hidden: safe to print. */
   readonly location: string;
