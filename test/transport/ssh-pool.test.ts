@@ -244,7 +244,7 @@ describe('SshPool against a real sshd', () => {
     });
 
     it('tunnels to a port as the guest sees it', async () => {
-      const stream = await pool.session(sshd.target()).forward('127.0.0.1', echoPort, signal());
+      const { stream } = await pool.session(sshd.target()).forward('127.0.0.1', echoPort, signal());
       const reply = new Promise<string>((resolve) => stream.once('data', (d: Buffer) => resolve(d.toString())));
       stream.write('ping');
       expect(await reply).toBe('ping');
@@ -256,7 +256,7 @@ describe('SshPool against a real sshd', () => {
       await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
       const port = (web.address() as net.AddressInfo).port;
       try {
-        const stream = await pool.session(sshd.target()).forward('127.0.0.1', port, signal());
+        const { stream } = await pool.session(sshd.target()).forward('127.0.0.1', port, signal());
         const body = await new Promise<string>((resolve, reject) => {
           const req = http.request({ host: 'localhost', port, path: '/health', agent: false, createConnection: () => stream as net.Socket }, (res) => {
             let text = '';
@@ -274,7 +274,7 @@ describe('SshPool against a real sshd', () => {
     it('gives the slot back when the stream is destroyed unread (12 tunnels in turn with max_sessions 2)', async () => {
       const session = pool.session(sshd.target({ vm: 'test-vm-2', maxSessions: 2 }));
       for (let i = 0; i < 12; i++) {
-        const stream = await session.forward('127.0.0.1', echoPort, signal(3000));
+        const { stream } = await session.forward('127.0.0.1', echoPort, signal(3000));
         stream.write('x'); // the echo comes back and is never read
         await new Promise((r) => setTimeout(r, 5));
         stream.destroy();
