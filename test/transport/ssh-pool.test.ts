@@ -343,6 +343,45 @@ describe('SshPool connection faults', () => {
     }
   });
 
+  it('a deadline before the banner: "guest not reached" with the phase, and the dial nobody waits for is abandoned', async () => {
+    const sockets: net.Socket[] = [];
+    const closed: Promise<void>[] = [];
+    const silent = net.createServer((s) => {
+      sockets.push(s);
+      closed.push(new Promise((r) => s.on('close', () => r())));
+      s.resume(); // read (and drop) what comes, so the peer's FIN is seen
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as net.AddressInfo).port;
+    const pool = new SshPool();
+    const t = Date.now();
+    try {
+      // connect_timeout is far away: the check's own deadline must end the wait, and the attempt with it.
+      const session = pool.session(sshd.target({ port, connectTimeoutMs: 20_000 }));
+      const [a, b] = await Promise.all([
+        transportError(session.exec('true', { signal: signal(400) })),
+        transportError(session.exec('echo b', { signal: signal(400) })),
+      ]);
+      const elapsed = Date.now() - t;
+      for (const err of [a, b]) {
+        expect(err.kind).toBe('timeout');
+        expect(err.phase).toBe('banner');
+        expect(err.message).toBe(`VM test-vm: guest not reached: no SSH banner from 127.0.0.1:${port}`);
+      }
+      expect(elapsed).toBeLessThan(400 + 2000);
+      // The server sees the abandoned connection closed, long before connect_timeout.
+      expect(closed.length).toBe(1);
+      await Promise.race([closed[0], new Promise((_, reject) => setTimeout(() => reject(new Error('the dial was not abandoned')), 3000))]);
+      const c0 = Date.now();
+      await pool.close();
+      expect(Date.now() - c0).toBeLessThan(1000);
+    } finally {
+      await pool.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+
   it('a TCP connect that never completes (accept queue full) → unreachable after connect_timeout', async () => {
     // A listener with backlog 0 that never accepts: once one connection waits in its queue,
     // the kernel drops further SYNs and connect() hangs, as for a filtered or vanished host.
