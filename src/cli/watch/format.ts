@@ -41,10 +41,12 @@ export function verboseLine(e: RoundEvent | VmEvent | StopEvent, ssh: { connecti
   switch (e.type) {
     case 'round':
       return `round ${e.round} in ${formatDuration(e.duration_ms)}: fleet ${e.status}, ${e.vms.total} VMs, ${e.checks.total} checks, ${ssh.connectionsOpened} SSH connections opened so far`;
-    case 'vm':
+    case 'vm': {
       if (e.reachable) return `VM ${e.vm}: reachable again`;
-      // Transport errors already name the VM.
-      return `VM ${e.vm}: cannot be reached: ${oneLine((e.reason ?? 'no reason given').replace(`VM ${e.vm}: `, ''))}`;
+      // Transport errors already name the VM; "guest not reached: …" already says what happened.
+      const why = oneLine((e.reason ?? 'no reason given').replace(`VM ${e.vm}: `, ''));
+      return `VM ${e.vm}: ${why.startsWith('guest not reached') ? why : `cannot be reached: ${why}`}`;
+    }
     case 'stop':
       return `stopped (${e.reason === 'rounds' ? `${e.rounds} rounds done` : 'interrupted'}) after ${formatDuration(Date.parse(e.ts) - startedAt)}: fleet ${e.status}`;
   }
