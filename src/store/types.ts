@@ -5,6 +5,11 @@
  */
 import type { ActionGuard, ActionKind, CheckOutcome, CheckState, PolicyLookup, StateMap } from '../engine/state.js';
 import type { HealthStatus, VMHealthReport } from '../report.js';
+import type { AlertRoute } from '../config/schema.js';
+import type { AlertSettings } from '../alerting/decide.js';
+import type { AlertPolicyLookup } from '../alerting/inputs.js';
+import type { NewOutboxRow, Outbox, OutboxRow, OutboxStatus } from '../alerting/outbox.js';
+import type { AlertNotification, AlertStateMap, Silence } from '../alerting/types.js';
 
 /** One recorded result. Reports are already redacted and their details capped; headers are never stored. */
 export interface ResultRow {
@@ -70,6 +75,8 @@ export interface PruneCounts {
   transitions: number;
   actions: number;
   states: number;
+  /** Outbox rows (delivered, given up, or never delivered), expired silences and stale alert states. */
+  alerting?: number;
 }
 
 /** The operations available inside `withStateLock`: all in one write transaction. */
@@ -81,6 +88,13 @@ export interface StoreTx {
   /** Start times of this action's runs (suppressed attempts excluded) since `sinceMs`. */
   actionRunsSince(vm: string, check: string, action: ActionKind, sinceMs: number): Promise<number[]>;
   insertAction(row: NewAction): Promise<number>;
+  /** Alert states of these VMs' checks and of the VMs themselves (docs/alerting.md). */
+  loadAlertStates(vms: readonly string[]): Promise<AlertStateMap>;
+  saveAlertStates(states: AlertStateMap, updatedAt: number): Promise<void>;
+  /** Silences in force at `now` (or starting later). */
+  activeSilences(now: number): Promise<Silence[]>;
+  /** Notifications to deliver: one row per provider; a row already there (same id) is left alone. */
+  insertOutbox(rows: readonly NewOutboxRow[]): Promise<void>;
 }
 
 /** An action the state machine asked for this round: allowed (run it, then `finishAction`) or suppressed. */
@@ -105,6 +119,17 @@ export interface RoundInput {
   guard?: ActionGuard;
   /** ms; defaults to now (tests). */
   now?: number;
+  /** Alerting configured: decide notifications and write them to the outbox in the round's transaction. */
+  alerting?: RoundAlerting;
+}
+
+/** What the round needs to decide and route notifications. */
+export interface RoundAlerting {
+  settings: AlertSettings;
+  policy: AlertPolicyLookup;
+  routes: readonly AlertRoute[];
+  /** Names of the configured providers. */
+  providers: readonly string[];
 }
 
 export interface RoundOutcome {
@@ -112,8 +137,18 @@ export interface RoundOutcome {
   reports: VMHealthReport[];
   checks: CheckOutcome[];
   transitions: TransitionRow[];
-  /** Actions to run now (`allowed`) and those the guard suppressed; each already has its row. */
+  /** Actions to run now (`allowed`) and those the guard or a silence suppressed; each already has its row. */
   actions: PlannedAction[];
+  /** Notifications written to the outbox this round (each once, whatever the number of providers). */
+  notifications: AlertNotification[];
+  /** `vm/check` → the silence that held it back this round. */
+  silenced: Map<string, Silence>;
+}
+
+export interface OutboxQuery {
+  status?: OutboxStatus;
+  /** Newest first; default 100. */
+  limit?: number;
 }
 
 export interface HistoryQuery {
@@ -153,6 +188,16 @@ export interface HealthStore {
   actions(q: HistoryQuery): Promise<ActionRow[]>;
   /** The VMs with any recorded result (for "no history for VM x; known: …"). */
   knownVms(): Promise<string[]>;
+
+  /** Maintenance silences (docs/alerting.md). */
+  addSilence(s: Silence): Promise<void>;
+  /** Silences not yet ended at `now`, or every one with `includeEnded`; by end time. */
+  silences(now: number, includeEnded?: boolean): Promise<Silence[]>;
+  /** False when there is no silence with this id. */
+  removeSilence(id: string): Promise<boolean>;
+  /** The alert outbox, for the deliverer (leases make concurrent runs deliver once). */
+  readonly outbox: Outbox;
+  outboxRows(q?: OutboxQuery): Promise<OutboxRow[]>;
 
   /** Delete results, transitions and actions older than `olderThanMs` (and states not updated since). */
   prune(olderThanMs: number): Promise<PruneCounts>;
