@@ -72,16 +72,20 @@ export class Deliverer {
     return this.#opts.providers;
   }
 
-  /** Every provider's due rows, delivered now; resolves when each provider is done (each bounded by its timeout). */
-  async deliverDue(): Promise<DeliveryRecord[]> {
-    const all = await Promise.all(this.#opts.providers.map((p) => this.#drain(p)));
+  /**
+   * Every provider's due rows, delivered now; resolves when each provider is done. With `budgetMs` no delivery
+   * starts after that long, so the whole call ends within the budget plus one provider timeout (cron runs).
+   */
+  async deliverDue(opts: { budgetMs?: number } = {}): Promise<DeliveryRecord[]> {
+    const until = opts.budgetMs !== undefined ? performance.now() + opts.budgetMs : Infinity;
+    const all = await Promise.all(this.#opts.providers.map((p) => this.#drain(p, until)));
     return all.flat();
   }
 
-  /** Deliver one provider's due rows until none is left or it fails. */
-  async #drain(p: NotificationProvider): Promise<DeliveryRecord[]> {
+  /** Deliver one provider's due rows until none is left, it fails, or `until` (performance.now()) passes. */
+  async #drain(p: NotificationProvider, until = Infinity): Promise<DeliveryRecord[]> {
     const out: DeliveryRecord[] = [];
-    for (let pass = 0; pass < 1000 && !this.#stopped; pass++) {
+    for (let pass = 0; pass < 1000 && !this.#stopped && performance.now() < until; pass++) {
       const now = this.#now();
       let rows: OutboxRow[];
       try {
@@ -93,8 +97,9 @@ export class Deliverer {
       if (rows.length === 0) return out;
       let failedAt: number | undefined;
       for (const row of rows) {
+        if (failedAt === undefined && performance.now() >= until) failedAt = this.#now(); // out of time: leave it for the next run
         if (failedAt !== undefined) {
-          // Not tried: an earlier notification to this provider just failed; it waits as long, uncounted.
+          // Not tried (an earlier notification to this provider just failed, or time is up): it waits, uncounted.
           await this.#opts.outbox.retryLater(row.id, this.owner, '', failedAt, false);
           continue;
         }
