@@ -10,8 +10,8 @@ PACKAGES=(
   libvirt-clients libvirt0 libvirt-dev pkg-config build-essential iproute2 procps
   # Real consumers that validate outputs in tests: promtool (Prometheus text format), xmllint (JUnit XML).
   prometheus libxml2-utils
-  # A real Alertmanager for the alerting tests (test/support/alertmanager.ts starts it on loopback).
-  prometheus-alertmanager
+  # A real Alertmanager for the alerting tests (test/lab/alertmanager.sh starts it on loopback).
+  prometheus-alertmanager curl
   # The VM lab (test/lab/vm): a real QEMU guest under libvirtd for the end-to-end path (test/e2e/vm.test.ts).
   libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 dnsmasq-base iptables busybox-static dropbear-bin
   kmod cpio xz-utils qemu-guest-agent

@@ -15,12 +15,23 @@ export function urlSecrets(url: string): string[] {
   return out;
 }
 
+/** fetch refuses a URL with credentials: `user:password@` becomes HTTP Basic auth, as curl does. */
+function splitCredentials(url: string): { target: string; auth?: string } {
+  const u = new URL(url);
+  if (!u.username && !u.password) return { target: url };
+  const auth = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
+  u.username = '';
+  u.password = '';
+  return { target: u.toString(), auth };
+}
+
 export async function postJson(url: string, body: unknown, headers: Record<string, string>, signal: AbortSignal): Promise<void> {
   let res: Response;
+  const { target, auth } = splitCredentials(url);
   try {
-    res = await fetch(url, {
+    res = await fetch(target, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'clonebox-health', ...headers },
+      headers: { 'content-type': 'application/json', 'user-agent': 'clonebox-health', ...(auth ? { authorization: auth } : {}), ...headers },
       body: JSON.stringify(body),
       signal,
       redirect: 'error',
