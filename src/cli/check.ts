@@ -4,7 +4,7 @@ import { alertingFromConfig } from '../alerting/runtime.js';
 import { loadConfig } from '../config/load.js';
 import { libvirtUri } from '../config/resolve.js';
 import { runFleetRound, UsageError } from '../engine/fleet.js';
-import { advanceWithStore, describeAction } from '../engine/stateful.js';
+import { advanceWithStore, describeAction, summarizeAction } from '../engine/stateful.js';
 import type { HealthStore } from '../store/types.js';
 import { openBackend, type BackendChoice } from '../inventory/open.js';
 import type { LibvirtBackend } from '../inventory/types.js';
@@ -106,7 +106,7 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
     const s = await advanceWithStore(store, r, pool, signal, alerting);
     for (const n of s.notifications) log(`alert ${n.event} ${n.alert_key}: ${n.state}`);
     for (const t of s.transitions) log(`${t.vm}/${t.check}: ${t.from ?? 'new'} → ${t.to}${t.hard ? '' : ' (soft)'}: ${t.message}`);
-    for (const a of s.actions) io.stderr.write(`clonebox: action ${describeAction(a)}\n`);
+    for (const a of s.actions) io.stderr.write(`clonebox: action ${describeAction(summarizeAction(a))}\n`);
     return s.report;
   };
   try {

@@ -13,7 +13,7 @@ import { runAction } from './actions.js';
 import { buildFleetReport } from './aggregate.js';
 import { sshTargetFor } from './check-vm.js';
 import type { FleetRound } from './fleet.js';
-import { policyFromVms } from './state.js';
+import { policyFromVms, type ActionKind } from './state.js';
 
 export interface ActionOutcome extends PlannedAction {
   /** Absent for a suppressed action. */
@@ -65,10 +65,41 @@ export async function advanceWithStore(
   return { report, transitions: out.transitions, actions, notifications: out.notifications };
 }
 
-/** One line per action for people: what ran, where, and how it ended (or why it was held back). */
-export function describeAction(a: ActionOutcome): string {
-  if (!a.result) return `${a.vm}/${a.check}: ${a.kind} suppressed: ${a.reason ?? 'guard'}`;
+/** An action as the outputs show it: what ran (or was held back), where, and how it ended. */
+export interface ActionSummary {
+  vm: string;
+  check: string;
+  kind: ActionKind;
+  command: string;
+  /** `suppressed`: the guard held it back; it never ran. */
+  status: ActionResult['status'] | 'suppressed';
+  exit_code?: number;
+  /** Whole ms. */
+  duration_ms?: number;
+  /** Why it was suppressed, or what went wrong. */
+  reason?: string;
+  output?: string;
+}
+
+export function summarizeAction(a: ActionOutcome): ActionSummary {
   const r = a.result;
-  const how = r.status === 'ok' ? 'ok' : r.status === 'failed' ? `failed (exit ${r.exit_code ?? '?'})` : `${r.status}${r.reason ? `: ${r.reason}` : ''}`;
-  return `${a.vm}/${a.check}: ${a.kind} "${a.command}" ${how} in ${Math.round(r.duration_ms ?? 0)}ms`;
+  const reason = r?.reason ?? a.reason;
+  return {
+    vm: a.vm,
+    check: a.check,
+    kind: a.kind,
+    command: a.command,
+    status: r?.status ?? 'suppressed',
+    ...(r?.exit_code !== undefined ? { exit_code: r.exit_code } : {}),
+    ...(r?.duration_ms !== undefined ? { duration_ms: Math.round(r.duration_ms) } : {}),
+    ...(reason ? { reason } : {}),
+    ...(r?.output ? { output: r.output } : {}),
+  };
+}
+
+/** One line per action for people: what ran, where, and how it ended (or why it was held back). */
+export function describeAction(a: ActionSummary): string {
+  if (a.status === 'suppressed') return `${a.vm}/${a.check}: ${a.kind} suppressed: ${a.reason ?? 'guard'}`;
+  const how = a.status === 'ok' ? 'ok' : a.status === 'failed' ? `failed (exit ${a.exit_code ?? '?'})` : `${a.status}${a.reason ? `: ${a.reason}` : ''}`;
+  return `${a.vm}/${a.check}: ${a.kind} "${a.command}" ${how} in ${a.duration_ms ?? 0}ms`;
 }

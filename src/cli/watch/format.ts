@@ -1,0 +1,56 @@
+/** How watch events read as text: one line per event for logs and pipes, and the --verbose lines on stderr. */
+import { formatDuration } from '../../config/duration.js';
+import { describeAction } from '../../engine/stateful.js';
+import type { ActionEvent, NoteEvent, RoundEvent, StatusEvent, StopEvent, TransitionEvent, VmEvent } from '../../engine/watch/events.js';
+import { oneLine } from '../../outputs/table.js';
+
+/** `2026-11-27T21:00:00Z`: seconds are enough for a person. */
+export function isoSeconds(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The events that are changes of the fleet: one line each where no live table shows them. */
+export type ChangeEvent = TransitionEvent | StatusEvent | ActionEvent;
+
+export function isChange(e: { type: string }): e is ChangeEvent {
+  return e.type === 'transition' || e.type === 'status' || e.type === 'action';
+}
+
+/** The line of a transition, status or action event. */
+export function eventLine(e: ChangeEvent): string {
+  const at = isoSeconds(Date.parse(e.ts));
+  switch (e.type) {
+    case 'transition':
+      return `${at} ${e.vm}/${e.check} ${e.from ?? '(new)'} → ${e.to}${e.hard ? '' : e.streak ? ` (soft: ${e.streak})` : ' (soft)'}: ${oneLine(e.message)}`;
+    case 'status': {
+      const note =
+        e.to === 'UNKNOWN'
+          ? `not evaluated${e.state === 'UNKNOWN' ? '' : `; state stays ${e.state}`}`
+          : e.from === null
+            ? `state kept from the store, since ${isoSeconds(Date.parse(e.since))}`
+            : 'evaluated again; state unchanged';
+      return `${at} ${e.vm}/${e.check} ${e.from ?? '(new)'} → ${e.to} (${note}): ${oneLine(e.message)}`;
+    }
+    case 'action':
+      return `${at} action ${oneLine(describeAction(e))}`;
+  }
+}
+
+/** What --verbose says for events that are not change lines (notes are said as they are). */
+export function verboseLine(e: RoundEvent | VmEvent | StopEvent, ssh: { connectionsOpened: number }, startedAt: number): string {
+  switch (e.type) {
+    case 'round':
+      return `round ${e.round} in ${formatDuration(e.duration_ms)}: fleet ${e.status}, ${e.vms.total} VMs, ${e.checks.total} checks, ${ssh.connectionsOpened} SSH connections opened so far`;
+    case 'vm':
+      if (e.reachable) return `VM ${e.vm}: reachable again`;
+      // Transport errors already name the VM.
+      return `VM ${e.vm}: cannot be reached: ${oneLine((e.reason ?? 'no reason given').replace(`VM ${e.vm}: `, ''))}`;
+    case 'stop':
+      return `stopped (${e.reason === 'rounds' ? `${e.rounds} rounds done` : 'interrupted'}) after ${formatDuration(Date.parse(e.ts) - startedAt)}: fleet ${e.status}`;
+  }
+}
+
+/** Notes on stderr as `clonebox: …`; debug notes only with --verbose. */
+export function noteLine(e: NoteEvent, verbose: boolean): string | undefined {
+  return e.level === 'info' || verbose ? `clonebox: ${e.message}\n` : undefined;
+}

@@ -1,0 +1,41 @@
+/**
+ * Where the watch keeps its thresholds: the history store (default; state shared with cron runs of `health check`,
+ * every result recorded), or memory with --no-store. Not a passive subscriber: the store advances the state and
+ * records the results, transitions and claimed actions in one transaction, which is what keeps two overlapping
+ * runs from both firing an action (and where alerting's outbox rows go, in the same transaction).
+ */
+import type { CloneboxConfig } from '../../config/schema.js';
+import { MemoryState, poolActionRunner, storeAdvancer, type Advancer } from '../../engine/watch/advance.js';
+import { UsageError } from '../../engine/fleet.js';
+import { DEFAULT_RETENTION_MS } from '../../store/types.js';
+import type { SshPool } from '../../transport/ssh-pool.js';
+
+export interface WatchState {
+  advance: Advancer;
+  forget?: (vm: string) => void;
+  /** For --verbose: where state lives. */
+  describe: string;
+  close(): Promise<void>;
+}
+
+export async function openWatchState(opts: { store?: string; noStore?: boolean }, config: CloneboxConfig, pool: SshPool): Promise<WatchState> {
+  const spec = opts.noStore ? undefined : (opts.store ?? config.history?.store ?? 'default');
+  if (spec === undefined) {
+    const memory = new MemoryState(poolActionRunner(pool));
+    return {
+      advance: memory.advance,
+      forget: (vm) => memory.forget(vm),
+      describe: 'history: none (--no-store); thresholds kept in memory',
+      close: async () => undefined,
+    };
+  }
+  const { openStore } = await import('../../store/index.js');
+  try {
+    const store = await openStore(spec, { retentionMs: config.history?.retention ?? DEFAULT_RETENTION_MS });
+    return { advance: storeAdvancer(store, pool), describe: `history: ${store.kind} at ${store.location}`, close: () => store.close() };
+  } catch (err) {
+    const why = (err as Error).message;
+    const what = why.startsWith('cannot open the history store') ? why : `cannot open the history store ${spec}: ${why}`;
+    throw new UsageError(`${what}; choose another with --store, or keep state in memory with --no-store`);
+  }
+}
