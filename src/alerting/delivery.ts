@@ -60,6 +60,8 @@ export class Deliverer {
   readonly #failing = new Map<string, string>();
   #running: Promise<void> | undefined;
   #stopped = false;
+  /** Aborts deliveries under way when the deliverer stops (Ctrl-C must not wait for a hanging provider). */
+  readonly #stop = new AbortController();
   readonly #wakers = new Map<string, () => void>();
 
   constructor(opts: DelivererOptions) {
@@ -116,12 +118,17 @@ export class Deliverer {
   async #deliverOne(p: NotificationProvider, row: OutboxRow): Promise<{ record: DeliveryRecord; retryAt?: number }> {
     const t0 = performance.now();
     const base = { id: row.id, provider: p.name, event: row.notification.event, alert_key: row.alert_key };
-    const signal = AbortSignal.timeout(p.timeoutMs);
+    const signal = AbortSignal.any([AbortSignal.timeout(p.timeoutMs), this.#stop.signal]);
     try {
       await p.send(row.notification, signal);
     } catch (err) {
       const error = scrubSecrets((err as Error).message, p.secrets);
       const now = this.#now();
+      if (this.#stopped) {
+        // Cut short by stop(): not the provider's failure; the next run tries again at once.
+        await this.#opts.outbox.retryLater(row.id, this.owner, '', now, false);
+        return { record: { ...base, ok: false, error: 'stopped before it finished', duration_ms: Math.round(performance.now() - t0) } };
+      }
       const failures = row.attempts + 1;
       if (!this.#failing.has(p.name)) {
         this.#failing.set(p.name, error);
@@ -181,9 +188,10 @@ export class Deliverer {
     }
   }
 
-  /** Stop the workers; a delivery under way finishes within its provider's timeout. */
+  /** Stop the workers; a delivery under way is cut short and left in the outbox, uncounted. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#stop.abort(new Error('stopped'));
     this.kick();
     await this.#running;
   }
