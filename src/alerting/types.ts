@@ -38,6 +38,7 @@ export interface AlertNotification {
   severity: 'critical' | 'warning';
   /** The check's (thresholded) state now; UNKNOWN for an unreachable VM. */
   state: HealthStatus;
+  /** What the previous notification of this alert said; null for its first. */
   previous_state: HealthStatus | null;
   /** One sentence for a person (already redacted by the probes). */
   message: string;

@@ -96,7 +96,7 @@ describe.skipIf(!ready)('alerting end to end (lab + real receivers)', () => {
       { name: 'hook', type: 'webhook', url: `${http.url}/hook/outage`, headers: { Authorization: 'Bearer hook-s3cret' } },
       { name: 'chat', type: 'slack', url: `${http.url}/slack/outage` },
       { name: 'mail', type: 'email', host: '127.0.0.1', port: smtp.port, insecure: true, from: 'clonebox@lab.test', to: 'ops@lab.test' },
-      { name: 'script', type: 'command', command: `cat >> ${commandLog}` },
+      { name: 'script', type: 'command', command: `{ date +%s%3N; cat; } >> ${commandLog}` },
     ], { hypervisor: 'lab-hv', details_url: 'http://status.lab/vm/{{vm}}' });
     const timeline: string[] = [];
     const mark = (what: string) => timeline.push(`${new Date().toISOString()} ${what}`);
@@ -126,7 +126,7 @@ describe.skipIf(!ready)('alerting end to end (lab + real receivers)', () => {
 
     const hook = hooked(http, '/hook/outage');
     expect(events(hook)).toEqual(['firing:web-1/api-health', 'resolved:web-1/api-health']);
-    expect(hook.map((n) => [n.version, n.state, n.previous_state])).toEqual([[1, 'UNHEALTHY', 'HEALTHY'], [1, 'HEALTHY', 'UNHEALTHY']]);
+    expect(hook.map((n) => [n.version, n.state, n.previous_state])).toEqual([[1, 'UNHEALTHY', null], [1, 'HEALTHY', 'UNHEALTHY']]);
     expect(new Set(hook.map((n) => n.id)).size).toBe(2);
     const slack = http.received().filter((x) => x.path === '/slack/outage');
     expect(slack.map((x) => (x.body as { text: string }).text)).toEqual([
@@ -135,7 +135,9 @@ describe.skipIf(!ready)('alerting end to end (lab + real receivers)', () => {
     ]);
     const mails = smtp.received().filter((m) => m.subject?.includes('web-1/api-health'));
     expect(mails.map((m) => m.subject)).toEqual(['[clonebox] UNHEALTHY: web-1/api-health', '[clonebox] Resolved: web-1/api-health']);
-    const commanded = readFileSync(commandLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AlertNotification);
+    // The command wrote its arrival time (ms), then the payload it read on stdin.
+    const lines = readFileSync(commandLog, 'utf8').trim().split('\n');
+    const commanded = lines.filter((_, i) => i % 2 === 1).map((l, i) => ({ ...(JSON.parse(l) as AlertNotification), received_at: Number(lines[2 * i]) }));
     expect(events(commanded)).toEqual(['firing:web-1/api-health', 'resolved:web-1/api-health']);
     expect(commanded.map((n) => n.id)).toEqual(hook.map((n) => n.id));
     const amSaw = await until('Alertmanager to notify firing and resolved', () => {
@@ -146,12 +148,15 @@ describe.skipIf(!ready)('alerting end to end (lab + real receivers)', () => {
 
     // What arrived where, with times (the issue's closing note).
     const rel = (ts: number) => `+${((ts - t0) / 1000).toFixed(1)}s`;
-    const arrivals = [
-      ...hook.map((n) => `${rel(n.received_at)} webhook  ${n.event} ${n.alert_key} ${n.state} id=${n.id}`),
-      ...slack.map((x) => `${rel(x.ts)} slack    ${(x.body as { text: string }).text}`),
-      ...mails.map((m) => `${rel(m.ts)} email    ${m.subject} ${m.messageId}`),
-      ...http.received().filter((x) => x.path === '/am' && JSON.stringify(x.body).includes('api-health')).map((x) => `${rel(x.ts)} alertmanager→webhook ${(x.body as { status: string }).status}`),
-    ].sort();
+    const arrivals = ([
+      ...hook.map((n) => [n.received_at, `webhook  ${n.event} ${n.alert_key} ${n.state} id=${n.id}`]),
+      ...slack.map((x) => [x.ts, `slack    ${(x.body as { text: string }).text}`]),
+      ...mails.map((m) => [m.ts, `email    ${m.subject} ${m.messageId}`]),
+      ...commanded.map((n) => [n.received_at, `command  ${n.event} ${n.alert_key} id=${n.id}`]),
+      ...http.received().filter((x) => x.path === '/am' && JSON.stringify(x.body).includes('api-health')).map((x) => [x.ts, `alertmanager's own webhook: ${(x.body as { status: string }).status}`]),
+    ] as [number, string][])
+      .sort((a, b) => a[0] - b[0])
+      .map(([ts, what]) => `${rel(ts)} ${what}`);
     console.info(`scripted outage, t0 = ${new Date(t0).toISOString()}\n${timeline.map((l) => `  ${l}`).join('\n')}\narrivals:\n${arrivals.map((l) => `  ${l}`).join('\n')}`);
     // The outbox dump holds no secret.
     const store = await openStore(s.store);
