@@ -17,6 +17,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AlertNotification } from '../../src/alerting/types.js';
 import { runSilenceAdd, runSilenceRemove } from '../../src/cli/alerting.js';
 import { runCheck, type CommandIO } from '../../src/cli/check.js';
+import { runHistory } from '../../src/cli/history.js';
 import { openStore } from '../../src/store/index.js';
 import { ensureLab, isRoot, labFault, REPO_ROOT, type Lab } from '../lab/lab.js';
 import { labConfigYaml, type CheckSpec } from '../support/fleet-run.js';
@@ -193,6 +194,11 @@ describe.skipIf(!ready)('alerting end to end (lab + real receivers)', () => {
     } finally {
       await store.close();
     }
+    // `health history` shows them as silenced.
+    const shown: string[] = [];
+    await runHistory({ vm: 'web-1', lastMs: 3_600_000, json: false, store: s.store, utc: true }, { stdout: { write: (x: string) => shown.push(x) }, stderr: quiet.stderr });
+    expect(shown.join('')).toMatch(/2 silenced/);
+    expect(shown.join('')).toContain(`silenced ${id} until`);
     await runSilenceRemove({ id, config: s.config }, io);
     await cron(s, ['web-1']);
     expect(events(hooked(http, '/hook/silence'))).toEqual(['firing:web-1/api-health']);
