@@ -2,12 +2,12 @@
  * Stateful `health check --store` (cron): deliver the outbox at the end of the run. Whatever a provider did not
  * take stays in the outbox for the next run (or a watch on the same store); concurrent runs deliver each row once.
  */
-import type { HealthStore } from '../store/types.js';
 import { Deliverer } from './delivery.js';
+import type { Outbox } from './outbox.js';
 import type { AlertingRuntime } from './runtime.js';
 
 export async function deliverAtEnd(
-  store: HealthStore,
+  store: { outbox: Outbox },
   alerting: AlertingRuntime,
   io: { stderr: { write(s: string): unknown } },
   verbose: boolean,

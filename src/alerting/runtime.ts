@@ -1,11 +1,19 @@
 /** Alerting as configured: providers built once per process, and what each round needs (src/store/round.ts). */
-import type { CloneboxConfig } from '../config/schema.js';
-import type { RoundAlerting } from '../store/types.js';
+import type { AlertRoute, CloneboxConfig } from '../config/schema.js';
 import { alertSettings, type AlertSettings } from './decide.js';
 import type { RetryPolicy } from './delivery.js';
-import { alertPolicyFromVms } from './inputs.js';
+import { alertPolicyFromVms, type AlertPolicyLookup } from './inputs.js';
 import { createProvider, providerName } from './providers/index.js';
 import type { NotificationProvider } from './types.js';
+
+/** What a round needs to decide and route notifications (the store's round reads it, src/store/round.ts). */
+export interface RoundAlerting {
+  settings: AlertSettings;
+  policy: AlertPolicyLookup;
+  routes: readonly AlertRoute[];
+  /** Names of the configured providers. */
+  providers: readonly string[];
+}
 
 export interface AlertingRuntime {
   settings: AlertSettings;

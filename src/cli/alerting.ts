@@ -7,7 +7,7 @@ import { createProvider, providerName } from '../alerting/providers/index.js';
 import { alertSettings } from '../alerting/decide.js';
 import { DeliveryError, PAYLOAD_VERSION, type AlertNotification, type Silence } from '../alerting/types.js';
 import { formatDuration } from '../config/duration.js';
-import { didYouMean } from '../config/errors.js';
+import { didYouMean } from '../util/did-you-mean.js';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
 import type { CloneboxConfig } from '../config/schema.js';
 import { UsageError } from '../engine/fleet.js';

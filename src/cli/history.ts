@@ -1,6 +1,6 @@
 /** `clonebox health history`: read a VM's recorded results back as uptime, durations, transitions and a timeline. */
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
-import { didYouMean } from '../config/errors.js';
+import { didYouMean } from '../util/did-you-mean.js';
 import { UsageError } from '../engine/fleet.js';
 import { renderHistory, renderHistoryJson, summarizeHistory } from '../outputs/history.js';
 import { wantColor } from '../outputs/types.js';

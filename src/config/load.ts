@@ -5,7 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError, didYouMean, formatPath, type ConfigProblem } from './errors.js';
+import { didYouMean } from '../util/did-you-mean.js';
+import { ConfigError, formatPath, type ConfigProblem } from './errors.js';
 import {
   CHECK_TYPES,
   CloneboxConfig,

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import type { Action } from '../config/schema.js';
 import { formatDuration } from '../config/duration.js';
-import type { ActionResult } from '../store/types.js';
+import type { ActionResult } from './records.js';
 import { TransportError, type GuestSession } from '../transport/types.js';
 import { capText, shellQuote } from '../util/cap.js';
 

@@ -1,6 +1,6 @@
 /** One round over a fleet: discover, then check each VM (bounded by p-limit), then summarise. */
 import pLimit from 'p-limit';
-import { didYouMean } from '../config/errors.js';
+import { didYouMean } from '../util/did-you-mean.js';
 import { addressSources, resolveVm, type ResolvedVm } from '../config/resolve.js';
 import type { CloneboxConfig } from '../config/schema.js';
 import { discover, type VmTarget } from '../inventory/discover.js';

@@ -7,7 +7,7 @@ import type { ResolvedVm } from '../config/resolve.js';
 import type { FleetReport } from '../report.js';
 import type { AlertingRuntime } from '../alerting/runtime.js';
 import type { AlertNotification } from '../alerting/types.js';
-import type { ActionResult, HealthStore, PlannedAction, TransitionRow } from '../store/types.js';
+import type { ActionResult, PlannedAction, RoundStore, TransitionRow } from './records.js';
 import type { SshPool } from '../transport/ssh-pool.js';
 import { runAction } from './actions.js';
 import { buildFleetReport } from './aggregate.js';
@@ -35,7 +35,7 @@ function actionSpec(vms: readonly ResolvedVm[], a: PlannedAction): Action | unde
 }
 
 export async function advanceWithStore(
-  store: HealthStore,
+  store: RoundStore,
   round: FleetRound,
   pool: SshPool,
   signal: AbortSignal,

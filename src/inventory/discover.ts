@@ -4,7 +4,7 @@
  * gets `unavailable` with the reason; its report will be UNKNOWN and no probe runs.
  */
 import pLimit from 'p-limit';
-import { didYouMean } from '../config/errors.js';
+import { didYouMean } from '../util/did-you-mean.js';
 import { LibvirtError, type AddressSource, type DomainInfo, type DomainState, type InterfaceAddress, type LibvirtBackend } from './types.js';
 
 export interface VmTarget {

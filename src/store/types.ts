@@ -3,13 +3,14 @@
  * One interface, two backends: SQLite (default, one file in the XDG data dir) and PostgreSQL (fleets beyond
  * one hypervisor). test/store/contract.ts runs the same suite against both.
  */
-import type { ActionGuard, ActionKind, CheckOutcome, CheckState, PolicyLookup, StateMap } from '../engine/state.js';
+import type { ActionResult, ActionStatus, PlannedAction, RoundInput, RoundOutcome, RoundStore, TransitionRow } from '../engine/records.js';
+import type { ActionKind, CheckState, StateMap } from '../engine/state.js';
 import type { HealthStatus, VMHealthReport } from '../report.js';
-import type { AlertRoute } from '../config/schema.js';
-import type { AlertSettings } from '../alerting/decide.js';
-import type { AlertPolicyLookup } from '../alerting/inputs.js';
 import type { NewOutboxRow, Outbox, OutboxRow, OutboxStatus } from '../alerting/outbox.js';
-import type { AlertNotification, AlertStateMap, Silence } from '../alerting/types.js';
+import type { AlertStateMap, Silence } from '../alerting/types.js';
+import type { RoundAlerting } from '../alerting/runtime.js';
+
+export type { ActionResult, ActionStatus, PlannedAction, RoundAlerting, RoundInput, RoundOutcome, TransitionRow };
 
 /** One recorded result. Reports are already redacted and their details capped; headers are never stored. */
 export interface ResultRow {
@@ -26,20 +27,6 @@ export interface ResultRow {
   message: string;
   details: Record<string, unknown>;
 }
-
-export interface TransitionRow {
-  ts: number;
-  vm: string;
-  check: string;
-  /** null: the check's first evaluated result. */
-  from: HealthStatus | null;
-  to: HealthStatus;
-  hard: boolean;
-  message: string;
-}
-
-/** pending: claimed and about to run (or running); suppressed: stopped by the guard, never ran. */
-export type ActionStatus = 'pending' | 'suppressed' | 'ok' | 'failed' | 'timeout' | 'error';
 
 export interface ActionRow {
   id: number;
@@ -59,16 +46,6 @@ export interface ActionRow {
 }
 
 export type NewAction = Omit<ActionRow, 'id'>;
-
-export interface ActionResult {
-  status: Exclude<ActionStatus, 'pending' | 'suppressed'>;
-  exit_code?: number;
-  output?: string;
-  duration_ms?: number;
-  reason?: string;
-  /** ms; defaults to now. */
-  finished_ts?: number;
-}
 
 export interface PruneCounts {
   results: number;
@@ -97,54 +74,6 @@ export interface StoreTx {
   insertOutbox(rows: readonly NewOutboxRow[]): Promise<void>;
 }
 
-/** An action the state machine asked for this round: allowed (run it, then `finishAction`) or suppressed. */
-export interface PlannedAction {
-  /** The action row's id in the store. */
-  id: number;
-  vm: string;
-  check: string;
-  kind: ActionKind;
-  command: string;
-  allowed: boolean;
-  /** Why it was suppressed. */
-  reason?: string;
-}
-
-export interface RoundInput {
-  /** The raw reports of one round (as `checkFleet` returns them). */
-  reports: readonly VMHealthReport[];
-  /** Thresholds and action commands per check; undefined → defaults, no actions. */
-  policy?: PolicyLookup;
-  /** Default: 3 runs per 10 minutes. */
-  guard?: ActionGuard;
-  /** ms; defaults to now (tests). */
-  now?: number;
-  /** Alerting configured: decide notifications and write them to the outbox in the round's transaction. */
-  alerting?: RoundAlerting;
-}
-
-/** What the round needs to decide and route notifications. */
-export interface RoundAlerting {
-  settings: AlertSettings;
-  policy: AlertPolicyLookup;
-  routes: readonly AlertRoute[];
-  /** Names of the configured providers. */
-  providers: readonly string[];
-}
-
-export interface RoundOutcome {
-  /** The reports after thresholds: what to print and what the exit code comes from. */
-  reports: VMHealthReport[];
-  checks: CheckOutcome[];
-  transitions: TransitionRow[];
-  /** Actions to run now (`allowed`) and those the guard or a silence suppressed; each already has its row. */
-  actions: PlannedAction[];
-  /** Notifications written to the outbox this round (each once, whatever the number of providers). */
-  notifications: AlertNotification[];
-  /** `vm/check` → the silence that held it back this round. */
-  silenced: Map<string, Silence>;
-}
-
 export interface OutboxQuery {
   status?: OutboxStatus;
   /** Newest first; default 100. */
@@ -160,7 +89,7 @@ export interface HistoryQuery {
   check?: string;
 }
 
-export interface HealthStore {
+export interface HealthStore extends RoundStore {
   readonly kind: 'sqlite' | 'postgres';
   /** The file path, or the URL with its password hidden: safe to print. */
   readonly location: string;

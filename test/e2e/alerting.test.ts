@@ -28,7 +28,7 @@ const lab = isRoot() ? await ensureLab() : undefined;
 const ready = lab && alertmanagerInstalled();
 if (!ready) console.warn('clonebox: alerting e2e tests skipped: they need root (the lab) and Debian\'s prometheus-alertmanager');
 
-const API: CheckSpec = { name: 'api-health', type: 'http', url: 'http://localhost:8080/health', expected_json: { status: 'ok' }, tags: ['web'], timeout: '3s' };
+const API: CheckSpec = { name: 'api-health', type: 'http', url: 'http://localhost:8080/health', expected_json: { status: 'ok' }, tags: ['web'], timeout: '3s', critical: true };
 
 interface Setup {
   dir: string;

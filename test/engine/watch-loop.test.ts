@@ -101,16 +101,20 @@ class World {
     }
     return new Promise((resolve) => {
       const done = () => {
-        let r: CheckResult;
         const guest = check.type === 'command' || (check.type === 'http' && check.url.includes('localhost'));
         if (guest && this.ssh.get(vm.name) === false) {
-          const wording = this.#flip++ % 2 ? 'the SSH connection was lost' : 'connection refused';
-          r = result('UNKNOWN', `VM ${vm.name}: ${wording}`, { details: { transport_error: 'refused' } });
-        } else {
-          const status = this.status.get(key) ?? 'HEALTHY';
-          r = result(status, status === 'HEALTHY' ? 'fine' : 'HTTP 503');
+          // As real SSH failures go by timing: a connection lost mid-run (no verdict on the VM yet), or a dial
+          // refused, where check-vm.ts says on the report that the guest was not reached.
+          if (this.#flip++ % 3 === 0) {
+            const r = result('UNKNOWN', `VM ${vm.name}: the SSH connection was lost`, { details: { transport_error: 'closed' } });
+            return resolve(buildVmReport({ ...base, duration_ms: this.checkMs }, [r], { judgeChecks: true }));
+          }
+          const r = result('UNKNOWN', `VM ${vm.name}: connection refused`, { details: { transport_error: 'refused' } });
+          return resolve(buildVmReport({ ...base, reason: 'guest not reached: connection refused', duration_ms: this.checkMs }, [r], { judgeChecks: true }));
         }
-        resolve(buildVmReport({ ...base, duration_ms: this.checkMs }, [r]));
+        const status = this.status.get(key) ?? 'HEALTHY';
+        const r = result(status, status === 'HEALTHY' ? 'fine' : 'HTTP 503');
+        resolve(buildVmReport({ ...base, duration_ms: this.checkMs }, [r], { judgeChecks: true }));
       };
       const timer = this.clock.setTimeout(() => {
         signal.removeEventListener('abort', onAbort);
@@ -245,9 +249,7 @@ describe('WatchLoop on a fake clock', () => {
     ]);
     expect(vm[0]!.reason).toBeTruthy(); // its wording depends on how the connection failed
     expect(vm[1]!.reason).toBeUndefined();
-    // The VM event comes before its checks' UNKNOWN lines; the guest checks went UNKNOWN, the host check stayed.
-    const firstUnknown = r.events.findIndex((e) => e.type === 'status' && e.vm === 'vm-2' && e.to === 'UNKNOWN');
-    expect(firstUnknown).toBeGreaterThan(r.events.indexOf(vm[0]!));
+    // The guest checks went UNKNOWN (never UNHEALTHY), the host check stayed as it was.
     const vm2 = r.events.filter((e) => (e.type === 'transition' || e.type === 'status') && e.vm === 'vm-2');
     expect(vm2.map((e) => (e.type === 'status' || e.type === 'transition' ? e.to : '')).filter((s) => s === 'UNHEALTHY' || s === 'DEGRADED')).toEqual([]);
     expect(new Set(ofType(r.events, 'status').filter((e) => e.vm === 'vm-2' && e.to === 'UNKNOWN').map((e) => e.check))).toEqual(new Set(['api', 'ping']));
@@ -334,7 +336,7 @@ describe('WatchLoop on a fake clock', () => {
   });
 });
 
-describe('reachability: what one VM flush says about reaching it', () => {
+describe("reachability: what a VM's results say about reaching it", () => {
   const check = (transport: CheckResult['transport'], status: HealthStatus = 'HEALTHY', transportError?: string): CheckResult => ({
     name: `c-${transport}`,
     type: transport === 'host' ? 'http' : 'command',
@@ -346,19 +348,22 @@ describe('reachability: what one VM flush says about reaching it', () => {
     transport,
     details: transportError ? { transport_error: transportError } : {},
   });
-  const flush = (checks: CheckResult[], reason?: string) =>
-    buildVmReport({ vm_name: 'v', timestamp: '2026-01-01T00:00:00.000Z', duration_ms: 1, ...(reason ? { reason } : {}) }, checks);
-  const ssh = { level: 'ssh', reason: 'VM v: connection refused' } as const;
+  const run = (checks: CheckResult[], reason?: string) =>
+    buildVmReport({ vm_name: 'v', timestamp: '2026-01-01T00:00:00.000Z', duration_ms: 1, ...(reason ? { reason } : {}) }, checks, { judgeChecks: true });
+  const ssh = { level: 'ssh', reason: 'guest not reached: connection refused' } as const;
   const domain = { level: 'domain', reason: 'the VM is shut off' } as const;
 
   it.each([
-    ['a reason on the report breaks it at the domain', flush([check('none', 'UNKNOWN')], 'the VM is shut off'), undefined, domain],
-    ['a guest check with a transport error breaks it at SSH', flush([check('ssh', 'UNKNOWN', 'refused'), check('host')]), 'reachable', ssh],
-    ['a guest check that came back mends an SSH break', flush([check('ssh-tunnel', 'UNHEALTHY')]), ssh, 'reachable'],
-    ['a guest check that came back mends a domain break', flush([check('ssh')]), domain, 'reachable'],
-    ['host checks alone say nothing about SSH', flush([check('host')]), ssh, undefined],
-    ['host checks alone mend a domain break', flush([check('host')]), domain, 'reachable'],
-    ['host checks alone are enough for a VM not yet seen', flush([check('host')]), undefined, 'reachable'],
+    ['a check not run breaks it at the domain', [run([check('none', 'UNKNOWN')], 'the VM is shut off')], undefined, domain],
+    ['a guest check whose guest was not reached breaks it at SSH', [run([check('ssh', 'UNKNOWN', 'refused')], ssh.reason), run([check('host')])], 'reachable', ssh],
+    ['a connection lost mid-run is no evidence either way', [run([check('ssh', 'UNKNOWN', 'closed')])], 'reachable', undefined],
+    ['a tunnel the guest refused is no evidence either way', [run([check('ssh-tunnel', 'UNKNOWN', 'refused')])], ssh, undefined],
+    ['a guest check that came back mends an SSH break', [run([check('ssh-tunnel', 'UNHEALTHY')])], ssh, 'reachable'],
+    ['a guest check that came back mends a domain break', [run([check('ssh')])], domain, 'reachable'],
+    ['a check through the guest agent counts as reaching the guest', [run([check('agent')])], ssh, 'reachable'],
+    ['host checks alone say nothing about SSH', [run([check('host')])], ssh, undefined],
+    ['host checks alone mend a domain break', [run([check('host')])], domain, 'reachable'],
+    ['host checks alone are enough for a VM not yet seen', [run([check('host')])], undefined, 'reachable'],
   ] as const)('%s', (_why, raw, current, expected) => {
     expect(reachability(raw, current)).toEqual(expected);
   });

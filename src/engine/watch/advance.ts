@@ -9,7 +9,7 @@ import type { Action } from '../../config/schema.js';
 import type { ResolvedVm } from '../../config/resolve.js';
 import type { VmTarget } from '../../inventory/discover.js';
 import type { VMHealthReport } from '../../report.js';
-import type { ActionResult, HealthStore, TransitionRow } from '../../store/types.js';
+import type { ActionResult, RoundStore, TransitionRow } from '../records.js';
 import type { SshPool } from '../../transport/ssh-pool.js';
 import { runAction } from '../actions.js';
 import { buildFleetReport } from '../aggregate.js';
@@ -40,7 +40,7 @@ export function poolActionRunner(pool: SshPool): ActionRunner {
 }
 
 /** With a store: the store's one-transaction advance, then the actions it claimed (src/engine/stateful.ts). */
-export function storeAdvancer(store: HealthStore, pool: SshPool, alerting?: AlertingRuntime): Advancer {
+export function storeAdvancer(store: RoundStore, pool: SshPool, alerting?: AlertingRuntime): Advancer {
   return async (vm, target, raw, signal) => {
     const round = { report: buildFleetReport([raw], new Date(raw.timestamp), raw.duration_ms), vms: [vm], targets: [target] };
     const s = await advanceWithStore(store, round, pool, signal, alerting);

@@ -232,7 +232,7 @@ export class WatchLoop {
       const subset: ResolvedVm = { ...vm.resolved, checks: vm.resolved.checks.filter((c) => names.has(c.name)) };
       const out = await this.#sources.advance(subset, vm.target, raw, this.#stop.signal);
       if (this.#watched.get(name) !== vm) return;
-      const reach = reachEvent(vm, reachability(raw, vm.reach), this.#ts());
+      const reach = reachEvent(vm, reachability(p.reports, vm.reach), this.#ts());
       if (reach) this.events.emit(reach);
       for (const e of publish(vm, raw, out, this.#clock.now())) this.events.emit(e);
     } catch (err) {

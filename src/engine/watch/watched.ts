@@ -35,18 +35,26 @@ export interface WatchedVm {
 }
 
 /**
- * What one VM's results say about reaching it: a reason on the report (not running, no address) breaks it at the
- * domain; a transport error of a guest check breaks it at SSH; a guest check that came back without one mends
- * both; host checks alone (HTTP or TCP from the hypervisor) say nothing about SSH, only that the domain is there.
- * undefined: no evidence either way.
+ * What one VM's results (one report per check run) say about reaching it, at the level where the chain
+ * domain → address → SSH broke:
+ * - a check not run (`transport: none`: not running, no address) breaks it at the domain, with that reason;
+ * - a guest check whose report says its guest was not reached (src/engine/check-vm.ts `guestNotReached`) breaks it
+ *   at SSH;
+ * - a guest check that came back without a transport error mends both;
+ * - host checks alone (HTTP or TCP from the hypervisor) say nothing about SSH, only that the domain is there;
+ * - anything else (a connection lost mid-run, a tunnel refused by the guest's sshd) is no evidence either way:
+ *   the next run will tell.
  */
-export function reachability(raw: VMHealthReport, current: WatchedVm['reach']): WatchedVm['reach'] {
-  if (raw.reason) return { level: 'domain', reason: raw.reason };
-  const broken = raw.checks.find((c) => c.details.transport_error !== undefined);
-  if (broken) return { level: 'ssh', reason: broken.message };
-  const guest = raw.checks.some((c) => c.transport === 'ssh' || c.transport === 'ssh-tunnel' || c.transport === 'agent');
-  if (guest) return 'reachable';
-  if (raw.checks.length > 0 && (current === undefined || (current !== 'reachable' && current.level === 'domain'))) return 'reachable';
+export function reachability(reports: readonly VMHealthReport[], current: WatchedVm['reach']): WatchedVm['reach'] {
+  const notRun = reports.find((r) => r.reason && r.checks.some((c) => c.transport === 'none'));
+  if (notRun) return { level: 'domain', reason: notRun.reason! };
+  const notReached = reports.find((r) => r.reason);
+  if (notReached) return { level: 'ssh', reason: notReached.reason! };
+  const checks = reports.flatMap((r) => r.checks);
+  const guest = (c: CheckResult) => c.transport === 'ssh' || c.transport === 'ssh-tunnel' || c.transport === 'agent';
+  if (checks.some((c) => guest(c) && c.details.transport_error === undefined)) return 'reachable';
+  const hostOnly = checks.length > 0 && !checks.some(guest);
+  if (hostOnly && (current === undefined || (current !== 'reachable' && current.level === 'domain'))) return 'reachable';
   return undefined;
 }
 
