@@ -354,4 +354,22 @@ describe.skipIf(!ready)('alerting end to end (lab + real receivers)', () => {
       await Promise.all([hook.close(), slow.close()]);
     }
   }, 180_000);
+
+  it('health watch --no-store alerts from memory', async () => {
+    const s = setup(L, [{ ...API, failure_threshold: 1, interval: '1s' }], [{ name: 'hook', type: 'webhook', url: `${http.url}/hook/nostore` }]);
+    await labFault('web-1', 'stop', 'nginx');
+    const child = spawn('node', [BIN, 'health', 'watch', 'web-1', '--config', s.config, '--no-store', '--json', '--libvirt-backend', 'virsh'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const guard = setTimeout(() => child.kill('SIGKILL'), 100_000);
+    try {
+      await until('the firing notification', () => hooked(http, '/hook/nostore').length > 0, 45_000);
+      await labFault('web-1', 'start', 'nginx');
+      await until('the resolved notification', () => hooked(http, '/hook/nostore').length > 1, 45_000);
+    } finally {
+      child.kill('SIGINT');
+      await new Promise((r) => child.once('exit', r));
+      clearTimeout(guard);
+    }
+    expect(events(hooked(http, '/hook/nostore'))).toEqual(['firing:web-1/api-health', 'resolved:web-1/api-health']);
+    expect(existsSync(s.store)).toBe(false);
+  }, 120_000);
 });
