@@ -15,6 +15,7 @@ const LAYER: Record<string, number> = {
   outputs: 2,
   store: 3,
   engine: 4,
+  alerting: 4,
   probes: 5,
   config: 6,
   transport: 6,

@@ -1,4 +1,6 @@
 /** `clonebox health check`: the library call behind the thin oclif command. */
+import { deliverAtEnd } from '../alerting/cron.js';
+import { alertingFromConfig } from '../alerting/runtime.js';
 import { loadConfig } from '../config/load.js';
 import { libvirtUri } from '../config/resolve.js';
 import { runFleetRound, UsageError } from '../engine/fleet.js';
@@ -85,6 +87,8 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
     }
     log(`history: ${store.kind} at ${store.location}`);
   }
+  // Alerting needs the store: its outbox is written in the round's transaction (docs/alerting.md).
+  const alerting = store ? alertingFromConfig(config) : undefined;
   const round = async (roundSignal: AbortSignal): Promise<FleetReport> => {
     const r = await runFleetRound({
       config,
@@ -99,7 +103,8 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
     });
     if (!store) return r.report;
     // Stateful: thresholds from the stored streaks, actions on hard transitions (docs/state.md).
-    const s = await advanceWithStore(store, r, pool, signal);
+    const s = await advanceWithStore(store, r, pool, signal, alerting);
+    for (const n of s.notifications) log(`alert ${n.event} ${n.alert_key}: ${n.state}`);
     for (const t of s.transitions) log(`${t.vm}/${t.check}: ${t.from ?? 'new'} → ${t.to}${t.hard ? '' : ' (soft)'}: ${t.message}`);
     for (const a of s.actions) io.stderr.write(`clonebox: action ${describeAction(summarizeAction(a))}\n`);
     return s.report;
@@ -122,6 +127,8 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
       report = await round(signal);
     }
     await emit(report, opts, io);
+    // Deliver what this run (or an earlier one) left in the outbox, bounded by the providers' timeouts.
+    if (store && alerting) await deliverAtEnd(store, alerting, io, opts.verbose);
     return { exitCode: exitCodeFor(report, failOn), report };
   } finally {
     await store?.close();

@@ -21,6 +21,7 @@ import { plainLines } from './watch/lines.js';
 import { liveTable, type LiveTable } from './watch/live.js';
 import type { MetricsServer } from './watch/metrics-server.js';
 import { openWatchState, type WatchState } from './watch/store.js';
+import { watchAlerting, type WatchAlerting } from './watch/alerting.js';
 
 export type { WatchIO } from './watch/io.js';
 
@@ -110,10 +111,16 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
   } else events.subscribe(opts.json ? jsonLines(io, out) : plainLines(io, out));
 
   let metrics: MetricsServer | undefined;
+  let alerting: WatchAlerting | undefined;
   try {
     state = await openWatchState(opts, config, pool);
     debug(state.describe);
+    if (state.alerting) {
+      alerting = watchAlerting(events, state.alerting);
+      events.subscribe(alerting.subscriber);
+    }
     await loop.start();
+    alerting?.start();
     if (opts.metricsPort !== undefined) {
       const { startMetricsServer } = await import('./watch/metrics-server.js');
       metrics = await startMetricsServer({
@@ -131,6 +138,8 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
     return await loop.run(signal);
   } finally {
     table?.close();
+    // Delivery stops before the store it reads closes.
+    await alerting?.close();
     await Promise.allSettled([
       metrics?.close(),
       pool.close(),

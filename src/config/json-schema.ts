@@ -100,6 +100,55 @@ export const DESCRIPTIONS = {
     vms: 'Per-VM settings by libvirt domain name. Without VM names or --all on the command line, these VMs are checked.',
     health_checks: 'Checks run on every VM.',
     history: 'Where results and check states are kept. With it, `health check` reports thresholded states and runs actions.',
+    alerting: 'Who is told when a check goes bad, and how: providers, routes, repeats, flapping (docs/alerting.md).',
+  },
+  alerting: {
+    providers: 'Where notifications go: alertmanager, webhook, slack, email or command, each with a name.',
+    routes: 'Which providers a notification goes to; first match wins unless `continue`. No route matching: every provider.',
+    repeat_interval: 'Notify a still-firing alert again after this long; 0 never. Default: 4h.',
+    unreachable_after: 'One VM-level alert once a VM could not be evaluated for this long; its checks\' alerts wait. Default: 5m.',
+    flapping: 'Flapping detection as Nagios does it, over the last 21 results.',
+    retry: 'Redelivery of a notification a provider did not take (capped exponential backoff).',
+    details_url: 'A link in every notification; {{vm}} and {{check}} are filled in.',
+    hypervisor: 'The `hypervisor` label of every notification. Default: none.',
+  },
+  provider: {
+    name: 'How routes and `health alert test --provider` name it. Default: its type.',
+    type: 'alertmanager, webhook, slack, email or command.',
+    timeout: 'One delivery\'s deadline. Default: 10s.',
+    url: 'alertmanager: its base URL (alerts go to /api/v2/alerts); webhook and slack: the URL to POST to. Credentials in it are never printed.',
+    headers: 'Extra HTTP headers (e.g. Authorization); secret ones are never printed.',
+    channel: 'slack: the channel to post in, where the webhook allows it.',
+    username: 'slack: the name to post as (default clonebox); email: the SMTP AUTH user.',
+    host: 'email: the SMTP server.',
+    port: 'email: the SMTP port. Default: 587.',
+    tls: 'email: TLS from the first byte (port 465). Default: false (STARTTLS when offered).',
+    require_starttls: 'email: fail rather than send without STARTTLS. Default: false.',
+    insecure: 'email: accept a self-signed or expired server certificate. Default: false.',
+    password: 'email: the SMTP AUTH password; never printed.',
+    from: 'email: the sender address.',
+    to: 'email: one address or a list.',
+    command: 'command: run with /bin/sh -c on this host; the notification is JSON on stdin.',
+  },
+  route: {
+    match: 'What the notification must match: vm globs, check globs, tags (any of). Absent: everything.',
+    providers: 'Provider names this route sends to.',
+    continue: 'Go on to the next routes after this one matched. Default: false.',
+  },
+  match: {
+    vm: 'VM name or glob, or a list of them.',
+    check: 'Check name or glob, or a list of them (a VM-level alert has no check and never matches).',
+    tags: 'Matches when the check has any of these tags (a VM-level alert carries its checks\' tags).',
+  },
+  flapping: {
+    enabled: 'Detect flapping. Default: true.',
+    high_threshold: '% of state changes over the last 21 results from which a check is flapping. Default: 50.',
+    low_threshold: '% below which it stops flapping. Default: 25.',
+  },
+  retry: {
+    initial_backoff: 'Wait before the first retry; doubled after each failure. Default: 5s.',
+    max_backoff: 'The longest wait between retries. Default: 5m.',
+    give_up_after: 'Give up on a notification this old (it stays in the outbox as failed). Default: 24h.',
   },
   nic: {
     mac: 'MAC address of the NIC whose address is used, e.g. 52:54:00:12:34:56.',
@@ -144,6 +193,7 @@ export const DESCRIPTIONS = {
     on_failure:
       'Run on the hard transition to UNHEALTHY: a command string runs in the guest over SSH; `{command, where: guest|host, timeout}` can run on the hypervisor ({{vm}} and {{address}} are filled in).',
     on_recovery: 'Run on the hard transition back to HEALTHY; same forms as on_failure.',
+    alert_on: 'unhealthy: alert on the hard UNHEALTHY state; degraded: already on a hard DEGRADED one. Default: unhealthy.',
   },
   http: {
     url: 'http:// or https:// URL. `localhost` means the guest (tunnelled over SSH); `{{address}}` is the VM\'s address.',
@@ -249,6 +299,18 @@ function build(): Json {
   describeProperties(props.ssh, 'ssh');
   describeProperties(props.history, 'history');
   describeChecks(props.health_checks);
+  const alerting = props.alerting;
+  describeProperties(alerting, 'alerting');
+  const ap = alerting?.properties as Record<string, Json> | undefined;
+  for (const variant of (((ap?.providers?.items as Json | undefined)?.oneOf ?? (ap?.providers?.items as Json | undefined)?.anyOf) as Json[] | undefined) ?? []) {
+    describeProperties(variant, 'provider');
+    variant.title = `${((variant.properties as Record<string, Json> | undefined)?.type?.const ?? '') as string} provider`;
+  }
+  const route = ap?.routes?.items as Json | undefined;
+  describeProperties(route, 'route');
+  describeProperties((route?.properties as Record<string, Json> | undefined)?.match, 'match');
+  describeProperties(ap?.flapping, 'flapping');
+  describeProperties(ap?.retry, 'retry');
   const vm = props.vms?.additionalProperties as Json | undefined;
   describeProperties(vm, 'vm');
   describeProperties((vm?.properties as Record<string, Json> | undefined)?.ssh, 'ssh');

@@ -60,6 +60,14 @@ function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
   return cur;
 }
 
+/** An alerting provider's values (URLs with tokens, passwords, headers) are never echoed in an error. */
+function shown(path: readonly PropertyKey[], value: unknown): string {
+  if (path[0] === 'alerting' && path[1] === 'providers' && !['type', 'name', 'timeout', 'port'].includes(String(path.at(-1)))) {
+    return typeof value === 'object' && value !== null ? describe(value) : `a ${typeof value} (not shown: it may hold a secret)`;
+  }
+  return describe(value);
+}
+
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
@@ -144,7 +152,7 @@ function problemFromIssue(
           file,
           ...position(doc, lines, path),
           path: formatPath(path),
-          message: got === undefined ? `required key is missing (expected ${issue.expected})` : `expected ${issue.expected}, got ${describe(got)}`,
+          message: got === undefined ? `required key is missing (expected ${issue.expected})` : `expected ${issue.expected}, got ${shown(path, got)}`,
         },
       ];
     }
@@ -152,7 +160,7 @@ function problemFromIssue(
       break;
   }
   const got = valueAt(data, path);
-  const suffix = got !== undefined && typeof got !== 'object' && !issue.message.includes('got ') ? `, got ${describe(got)}` : '';
+  const suffix = got !== undefined && typeof got !== 'object' && !issue.message.includes('got ') ? `, got ${shown(path, got)}` : '';
   return [{ file, ...position(doc, lines, path), path: formatPath(path), message: `${issue.message}${suffix}` }];
 }
 

@@ -3,6 +3,8 @@
  * round's input and outcome; and `RoundStore`, the part of the history store the engine uses. The store
  * (src/store) implements it and re-exports these types, so the engine never imports the store.
  */
+import type { RoundAlerting } from '../alerting/runtime.js';
+import type { AlertNotification, Silence } from '../alerting/types.js';
 import type { PolicyLookup, ActionGuard, ActionKind, CheckOutcome } from './state.js';
 import type { HealthStatus, VMHealthReport } from '../report.js';
 
@@ -52,6 +54,8 @@ export interface RoundInput {
   guard?: ActionGuard;
   /** ms; defaults to now (tests). */
   now?: number;
+  /** Alerting configured: decide notifications and write them to the outbox in the round's transaction. */
+  alerting?: RoundAlerting;
 }
 
 export interface RoundOutcome {
@@ -59,8 +63,12 @@ export interface RoundOutcome {
   reports: VMHealthReport[];
   checks: CheckOutcome[];
   transitions: TransitionRow[];
-  /** Actions to run now (`allowed`) and those the guard suppressed; each already has its row. */
+  /** Actions to run now (`allowed`) and those the guard or a silence suppressed; each already has its row. */
   actions: PlannedAction[];
+  /** Notifications written to the outbox this round (each once, whatever the number of providers). */
+  notifications: AlertNotification[];
+  /** alertKey(vm, check) → the silence that held it back this round. */
+  silenced: Map<string, Silence>;
 }
 
 /** What a stateful round needs of the history store (src/store/core.ts implements it, with much else). */

@@ -5,6 +5,8 @@
 import type { Action } from '../config/schema.js';
 import type { ResolvedVm } from '../config/resolve.js';
 import type { FleetReport } from '../report.js';
+import type { AlertingRuntime } from '../alerting/runtime.js';
+import type { AlertNotification } from '../alerting/types.js';
 import type { ActionResult, PlannedAction, RoundStore, TransitionRow } from './records.js';
 import type { SshPool } from '../transport/ssh-pool.js';
 import { runAction } from './actions.js';
@@ -23,6 +25,8 @@ export interface StatefulRound {
   report: FleetReport;
   transitions: TransitionRow[];
   actions: ActionOutcome[];
+  /** Written to the outbox in the round's transaction; delivered afterwards (src/alerting/delivery.ts). */
+  notifications: AlertNotification[];
 }
 
 function actionSpec(vms: readonly ResolvedVm[], a: PlannedAction): Action | undefined {
@@ -30,8 +34,18 @@ function actionSpec(vms: readonly ResolvedVm[], a: PlannedAction): Action | unde
   return check?.[a.kind];
 }
 
-export async function advanceWithStore(store: RoundStore, round: FleetRound, pool: SshPool, signal: AbortSignal): Promise<StatefulRound> {
-  const out = await store.advanceRound({ reports: round.report.reports, policy: policyFromVms(round.vms) });
+export async function advanceWithStore(
+  store: RoundStore,
+  round: FleetRound,
+  pool: SshPool,
+  signal: AbortSignal,
+  alerting?: AlertingRuntime,
+): Promise<StatefulRound> {
+  const out = await store.advanceRound({
+    reports: round.report.reports,
+    policy: policyFromVms(round.vms),
+    ...(alerting ? { alerting: alerting.forVms(round.vms) } : {}),
+  });
   const report = buildFleetReport(out.reports, new Date(round.report.summary.timestamp), round.report.summary.duration_ms);
   const actions = await Promise.all(
     out.actions.map(async (a): Promise<ActionOutcome> => {
@@ -48,7 +62,7 @@ export async function advanceWithStore(store: RoundStore, round: FleetRound, poo
       return { ...a, result };
     }),
   );
-  return { report, transitions: out.transitions, actions };
+  return { report, transitions: out.transitions, actions, notifications: out.notifications };
 }
 
 /** An action as the outputs show it: what ran (or was held back), where, and how it ended. */

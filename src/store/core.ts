@@ -7,6 +7,8 @@ import type { ActionKind, CheckState, StateMap } from '../engine/state.js';
 import { setState } from '../engine/state.js';
 import type { HealthStatus, VMHealthReport } from '../report.js';
 import type { Columns, Dialect, SqlConn } from './dialect.js';
+import { alertQueries, alertTx, SqlOutbox } from './alert-queries.js';
+import { decodeRow, names, selectList, upsertTail, type Row } from './columns.js';
 import { advanceRoundIn, resultRows } from './round.js';
 import {
   AUTO_PRUNE_EVERY_MS,
@@ -23,7 +25,10 @@ import {
   type RoundOutcome,
   type StoreTx,
   type TransitionRow,
+  type OutboxQuery,
 } from './types.js';
+import type { Outbox, OutboxRow } from '../alerting/outbox.js';
+import type { Silence } from '../alerting/types.js';
 
 // ─── the tables, as the core names their columns ───
 
@@ -78,32 +83,6 @@ const ACTION = {
 } as const satisfies Columns;
 
 const ACTION_READ = { id: 'id', ...ACTION } as const satisfies Columns;
-
-type Row<C extends Columns> = { [K in keyof C]: unknown };
-
-// ─── SQL built from those tables, in the dialect's syntax ───
-
-const names = (d: Dialect, table: string, cols: Columns) => Object.keys(cols).map((k) => d.column(table, k));
-
-function selectList(d: Dialect, table: string, cols: Columns): string {
-  return Object.entries(cols)
-    .map(([k, type]) => `${d.select(type, d.column(table, k))} AS ${k}`)
-    .join(', ');
-}
-
-function decodeRow<C extends Columns>(d: Dialect, cols: C, r: Record<string, unknown>): Row<C> {
-  const out: Record<string, unknown> = {};
-  for (const [k, type] of Object.entries(cols)) out[k] = r[k] === null || r[k] === undefined ? null : d.decode(type, r[k]);
-  return out as Row<C>;
-}
-
-/** `ON CONFLICT (keys) DO UPDATE SET` every other column: the same words in SQLite (≥ 3.24) and PostgreSQL. */
-function upsertTail(d: Dialect, table: string, cols: Columns, keys: readonly string[]): string {
-  const set = Object.keys(cols)
-    .filter((k) => !keys.includes(k))
-    .map((k) => `${d.column(table, k)} = excluded.${d.column(table, k)}`);
-  return `ON CONFLICT (${keys.map((k) => d.column(table, k)).join(', ')}) DO UPDATE SET ${set.join(', ')}`;
-}
 
 const iso = (ms: unknown) => new Date(ms as number).toISOString();
 
@@ -235,6 +214,7 @@ function txOn(d: Dialect, c: SqlConn, lockRows: boolean): StoreTx {
       );
       return d.decode('id', rows[0]!.id) as number;
     },
+    ...alertTx(d, c),
   };
 }
 
@@ -247,12 +227,32 @@ export class SqlStore implements HealthStore {
   readonly location: string;
   protected readonly dialect: Dialect;
   private readonly retentionMs: number;
+  readonly outbox: Outbox;
+  private readonly alerting: ReturnType<typeof alertQueries>;
 
   constructor(dialect: Dialect, options: OpenStoreOptions = {}) {
     this.dialect = dialect;
     this.kind = dialect.kind;
     this.location = dialect.location;
     this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+    this.outbox = new SqlOutbox(dialect);
+    this.alerting = alertQueries(dialect);
+  }
+
+  addSilence(s: Silence): Promise<void> {
+    return this.alerting.addSilence(s);
+  }
+
+  silences(now: number, includeEnded?: boolean): Promise<Silence[]> {
+    return this.alerting.silences(now, includeEnded);
+  }
+
+  removeSilence(id: string): Promise<boolean> {
+    return this.alerting.removeSilence(id);
+  }
+
+  outboxRows(q?: OutboxQuery): Promise<OutboxRow[]> {
+    return this.alerting.outboxRows(q);
   }
 
   withStateLock<T>(vms: readonly string[], fn: (tx: StoreTx) => Promise<T>): Promise<T> {
@@ -347,6 +347,7 @@ export class SqlStore implements HealthStore {
       transitions: await c.run(`DELETE FROM transitions WHERE ts < ${d.bind('ms')}`, t),
       actions: await c.run(`DELETE FROM actions WHERE ts < ${d.bind('ms')}`, t),
       states: await c.run(`DELETE FROM check_states WHERE updated_at < ${d.bind('ms')}`, t),
+      alerting: await this.alerting.prune(c, olderThanMs),
     }));
   }
 

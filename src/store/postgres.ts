@@ -78,6 +78,54 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   CREATE INDEX actions_ts ON actions (ts);
   `,
   },
+  {
+    version: 2,
+    what: 'alerting: alert_states, silences, outbox',
+    sql: `
+  CREATE TABLE alert_states (
+    vm text NOT NULL,
+    check_name text NOT NULL,
+    firing boolean NOT NULL,
+    since timestamptz,
+    last_notified timestamptz,
+    repeats integer NOT NULL,
+    flapping boolean NOT NULL,
+    history text NOT NULL,
+    unreachable_since timestamptz,
+    last_state text,
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (vm, check_name)
+  );
+  CREATE TABLE silences (
+    id text PRIMARY KEY,
+    vm text NOT NULL,
+    check_name text,
+    starts_at timestamptz NOT NULL,
+    ends_at timestamptz NOT NULL,
+    reason text NOT NULL,
+    created_by text,
+    created_at timestamptz NOT NULL
+  );
+  CREATE INDEX silences_ends_at ON silences (ends_at);
+  CREATE TABLE outbox (
+    seq bigserial PRIMARY KEY,
+    id text NOT NULL UNIQUE,
+    provider text NOT NULL,
+    alert_key text NOT NULL,
+    notification jsonb NOT NULL,
+    created_at timestamptz NOT NULL,
+    status text NOT NULL,
+    attempts integer NOT NULL,
+    next_attempt_at timestamptz NOT NULL,
+    lease_owner text,
+    lease_until timestamptz,
+    last_error text,
+    delivered_at timestamptz
+  );
+  CREATE INDEX outbox_pending ON outbox (provider, status, alert_key, seq);
+  CREATE INDEX outbox_created_at ON outbox (created_at);
+  `,
+  },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;

@@ -88,6 +88,54 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
   CREATE INDEX actions_ts ON actions (ts);
   `,
   },
+  {
+    version: 2,
+    what: 'alerting: alert_states, silences, outbox',
+    sql: `
+  CREATE TABLE alert_states (
+    vm TEXT NOT NULL,
+    check_name TEXT NOT NULL,
+    firing INTEGER NOT NULL,
+    since INTEGER,
+    last_notified INTEGER,
+    repeats INTEGER NOT NULL,
+    flapping INTEGER NOT NULL,
+    history TEXT NOT NULL,
+    unreachable_since INTEGER,
+    last_state TEXT,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (vm, check_name)
+  ) WITHOUT ROWID;
+  CREATE TABLE silences (
+    id TEXT PRIMARY KEY,
+    vm TEXT NOT NULL,
+    check_name TEXT,
+    starts_at INTEGER NOT NULL,
+    ends_at INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    created_by TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX silences_ends_at ON silences (ends_at);
+  CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    provider TEXT NOT NULL,
+    alert_key TEXT NOT NULL,
+    notification TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    last_error TEXT,
+    delivered_at INTEGER
+  );
+  CREATE INDEX outbox_pending ON outbox (provider, status, alert_key, seq);
+  CREATE INDEX outbox_created_at ON outbox (created_at);
+  `,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.length;

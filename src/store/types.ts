@@ -6,8 +6,11 @@
 import type { ActionResult, ActionStatus, PlannedAction, RoundInput, RoundOutcome, RoundStore, TransitionRow } from '../engine/records.js';
 import type { ActionKind, CheckState, StateMap } from '../engine/state.js';
 import type { HealthStatus, VMHealthReport } from '../report.js';
+import type { NewOutboxRow, Outbox, OutboxRow, OutboxStatus } from '../alerting/outbox.js';
+import type { AlertStateMap, Silence } from '../alerting/types.js';
+import type { RoundAlerting } from '../alerting/runtime.js';
 
-export type { ActionResult, ActionStatus, PlannedAction, RoundInput, RoundOutcome, TransitionRow };
+export type { ActionResult, ActionStatus, PlannedAction, RoundAlerting, RoundInput, RoundOutcome, TransitionRow };
 
 /** One recorded result. Reports are already redacted and their details capped; headers are never stored. */
 export interface ResultRow {
@@ -49,6 +52,8 @@ export interface PruneCounts {
   transitions: number;
   actions: number;
   states: number;
+  /** Outbox rows (delivered, given up, or never delivered), expired silences and stale alert states. */
+  alerting?: number;
 }
 
 /** The operations available inside `withStateLock`: all in one write transaction. */
@@ -60,6 +65,19 @@ export interface StoreTx {
   /** Start times of this action's runs (suppressed attempts excluded) since `sinceMs`. */
   actionRunsSince(vm: string, check: string, action: ActionKind, sinceMs: number): Promise<number[]>;
   insertAction(row: NewAction): Promise<number>;
+  /** Alert states of these VMs' checks and of the VMs themselves (docs/alerting.md). */
+  loadAlertStates(vms: readonly string[]): Promise<AlertStateMap>;
+  saveAlertStates(states: AlertStateMap, updatedAt: number): Promise<void>;
+  /** Silences in force at `now` (or starting later). */
+  activeSilences(now: number): Promise<Silence[]>;
+  /** Notifications to deliver: one row per provider; a row already there (same id) is left alone. */
+  insertOutbox(rows: readonly NewOutboxRow[]): Promise<void>;
+}
+
+export interface OutboxQuery {
+  status?: OutboxStatus;
+  /** Newest first; default 100. */
+  limit?: number;
 }
 
 export interface HistoryQuery {
@@ -99,6 +117,16 @@ export interface HealthStore extends RoundStore {
   actions(q: HistoryQuery): Promise<ActionRow[]>;
   /** The VMs with any recorded result (for "no history for VM x; known: …"). */
   knownVms(): Promise<string[]>;
+
+  /** Maintenance silences (docs/alerting.md). */
+  addSilence(s: Silence): Promise<void>;
+  /** Silences not yet ended at `now`, or every one with `includeEnded`; by end time. */
+  silences(now: number, includeEnded?: boolean): Promise<Silence[]>;
+  /** False when there is no silence with this id. */
+  removeSilence(id: string): Promise<boolean>;
+  /** The alert outbox, for the deliverer (leases make concurrent runs deliver once). */
+  readonly outbox: Outbox;
+  outboxRows(q?: OutboxQuery): Promise<OutboxRow[]>;
 
   /** Delete results, transitions and actions older than `olderThanMs` (and states not updated since). */
   prune(olderThanMs: number): Promise<PruneCounts>;

@@ -1,7 +1,7 @@
 /** How watch events read as text: one line per event for logs and pipes, and the --verbose lines on stderr. */
 import { formatDuration } from '../../config/duration.js';
 import { describeAction } from '../../engine/stateful.js';
-import type { ActionEvent, NoteEvent, RoundEvent, StatusEvent, StopEvent, TransitionEvent, VmEvent } from '../../engine/watch/events.js';
+import type { ActionEvent, AlertEvent, NoteEvent, RoundEvent, StatusEvent, StopEvent, TransitionEvent, VmEvent } from '../../engine/watch/events.js';
 import { oneLine } from '../../outputs/table.js';
 
 /** `2026-11-27T21:00:00Z`: seconds are enough for a person. */
@@ -10,10 +10,10 @@ export function isoSeconds(ms: number): string {
 }
 
 /** The events that are changes of the fleet: one line each where no live table shows them. */
-export type ChangeEvent = TransitionEvent | StatusEvent | ActionEvent;
+export type ChangeEvent = TransitionEvent | StatusEvent | ActionEvent | AlertEvent;
 
 export function isChange(e: { type: string }): e is ChangeEvent {
-  return e.type === 'transition' || e.type === 'status' || e.type === 'action';
+  return e.type === 'transition' || e.type === 'status' || e.type === 'action' || e.type === 'alert';
 }
 
 /** The line of a transition, status or action event. */
@@ -33,6 +33,10 @@ export function eventLine(e: ChangeEvent): string {
     }
     case 'action':
       return `${at} action ${oneLine(describeAction(e))}`;
+    case 'alert': {
+      const n = e.notification;
+      return `${at} alert ${n.event}${n.repeat ? ` (repeat ${n.repeat})` : ''} ${n.alert_key} ${n.state}: ${oneLine(n.message)}`;
+    }
   }
 }
 

@@ -4,6 +4,9 @@
  * records the results, transitions and claimed actions in one transaction, which is what keeps two overlapping
  * runs from both firing an action (and where alerting's outbox rows go, in the same transaction).
  */
+import { MemoryAlerts } from '../../alerting/memory.js';
+import type { Outbox } from '../../alerting/outbox.js';
+import { alertingFromConfig, type AlertingRuntime } from '../../alerting/runtime.js';
 import type { CloneboxConfig } from '../../config/schema.js';
 import { MemoryState, poolActionRunner, storeAdvancer, type Advancer } from '../../engine/watch/advance.js';
 import { UsageError } from '../../engine/fleet.js';
@@ -15,24 +18,34 @@ export interface WatchState {
   forget?: (vm: string) => void;
   /** For --verbose: where state lives. */
   describe: string;
+  /** Alerting as configured, and the outbox its notifications are queued in. */
+  alerting?: { runtime: AlertingRuntime; outbox: Outbox };
   close(): Promise<void>;
 }
 
 export async function openWatchState(opts: { store?: string; noStore?: boolean }, config: CloneboxConfig, pool: SshPool): Promise<WatchState> {
   const spec = opts.noStore ? undefined : (opts.store ?? config.history?.store ?? 'default');
+  const runtime = alertingFromConfig(config);
   if (spec === undefined) {
-    const memory = new MemoryState(poolActionRunner(pool));
+    const alerts = runtime ? new MemoryAlerts(runtime) : undefined;
+    const memory = new MemoryState(poolActionRunner(pool), Date.now, undefined, alerts);
     return {
       advance: memory.advance,
       forget: (vm) => memory.forget(vm),
       describe: 'history: none (--no-store); thresholds kept in memory',
+      ...(runtime && alerts ? { alerting: { runtime, outbox: alerts.outbox } } : {}),
       close: async () => undefined,
     };
   }
   const { openStore } = await import('../../store/index.js');
   try {
     const store = await openStore(spec, { retentionMs: config.history?.retention ?? DEFAULT_RETENTION_MS });
-    return { advance: storeAdvancer(store, pool), describe: `history: ${store.kind} at ${store.location}`, close: () => store.close() };
+    return {
+      advance: storeAdvancer(store, pool, runtime),
+      describe: `history: ${store.kind} at ${store.location}`,
+      ...(runtime ? { alerting: { runtime, outbox: store.outbox } } : {}),
+      close: () => store.close(),
+    };
   } catch (err) {
     const why = (err as Error).message;
     const what = why.startsWith('cannot open the history store') ? why : `cannot open the history store ${spec}: ${why}`;

@@ -2,6 +2,9 @@
  * Thresholds for the watch: a VM's results become its thresholded report, transitions and actions, either in the
  * history store (one transaction, shared with cron runs of `health check`) or, with --no-store, in memory.
  */
+import type { MemoryAlerts } from '../../alerting/memory.js';
+import type { AlertingRuntime } from '../../alerting/runtime.js';
+import type { AlertNotification } from '../../alerting/types.js';
 import type { Action } from '../../config/schema.js';
 import type { ResolvedVm } from '../../config/resolve.js';
 import type { VmTarget } from '../../inventory/discover.js';
@@ -19,6 +22,8 @@ export interface Advanced {
   report: VMHealthReport;
   transitions: TransitionRow[];
   actions: ActionOutcome[];
+  /** Queued for the alerting providers (the store's outbox, or memory's). */
+  notifications?: AlertNotification[];
 }
 
 /** Thresholds one VM's raw results (only the checks in `vm.checks`), running the actions they call for. */
@@ -35,11 +40,11 @@ export function poolActionRunner(pool: SshPool): ActionRunner {
 }
 
 /** With a store: the store's one-transaction advance, then the actions it claimed (src/engine/stateful.ts). */
-export function storeAdvancer(store: RoundStore, pool: SshPool): Advancer {
+export function storeAdvancer(store: RoundStore, pool: SshPool, alerting?: AlertingRuntime): Advancer {
   return async (vm, target, raw, signal) => {
     const round = { report: buildFleetReport([raw], new Date(raw.timestamp), raw.duration_ms), vms: [vm], targets: [target] };
-    const s = await advanceWithStore(store, round, pool, signal);
-    return { report: s.report.reports[0]!, transitions: s.transitions, actions: s.actions };
+    const s = await advanceWithStore(store, round, pool, signal, alerting);
+    return { report: s.report.reports[0]!, transitions: s.transitions, actions: s.actions, notifications: s.notifications };
   };
 }
 
@@ -56,6 +61,7 @@ export class MemoryState {
     private readonly act: ActionRunner,
     private readonly now: () => number = Date.now,
     readonly guard = new ActionGuard(),
+    private readonly alerts?: MemoryAlerts,
   ) {}
 
   readonly advance: Advancer = async (vm, target, raw, signal) => {
@@ -65,6 +71,7 @@ export class MemoryState {
     const adv = advanceReports([raw], prev, policyFromVms([vm]));
     const next = adv.states.get(vm.name);
     if (next) this.#states.set(vm.name, next);
+    const notifications = this.alerts?.round([raw], adv.checks, [vm]) ?? [];
     const transitions: TransitionRow[] = [];
     const actions: ActionOutcome[] = [];
     for (const c of adv.checks) {
@@ -90,12 +97,13 @@ export class MemoryState {
         : { status: 'error' as const, reason: `no ${kind} action configured for ${c.vm}/${c.check}`, duration_ms: 0 };
       actions.push({ ...planned, result });
     }
-    return { report: adv.reports[0]!, transitions, actions };
+    return { report: adv.reports[0]!, transitions, actions, notifications };
   };
 
   /** A VM left the watch. */
   forget(vm: string): void {
     this.#states.delete(vm);
+    this.alerts?.forget(vm);
     for (const key of [...this.#runs.keys()]) if (key.startsWith(`${vm}\u0000`)) this.#runs.delete(key);
   }
 }

@@ -4,6 +4,7 @@
  * each one function `(e: WatchEvent) => void`. A subscriber that throws is reported once and keeps getting
  * events; it never stops the loop or the other subscribers.
  */
+import type { AlertNotification } from '../../alerting/types.js';
 import type { HealthStatus, StatusCounts } from '../../report.js';
 import type { ActionSummary } from '../stateful.js';
 
@@ -40,6 +41,13 @@ export interface StatusEvent {
 export interface ActionEvent extends ActionSummary {
   type: 'action';
   ts: string;
+}
+
+/** A notification was queued for the alerting providers (written to the outbox with its transition). */
+export interface AlertEvent {
+  type: 'alert';
+  ts: string;
+  notification: AlertNotification;
 }
 
 /** Every check has run once more. */
@@ -86,7 +94,7 @@ export interface StopEvent {
   exit_code: number;
 }
 
-export type WatchEvent = TransitionEvent | StatusEvent | ActionEvent | RoundEvent | VmEvent | NoteEvent | StopEvent;
+export type WatchEvent = TransitionEvent | StatusEvent | ActionEvent | AlertEvent | RoundEvent | VmEvent | NoteEvent | StopEvent;
 
 export type WatchSubscriber = (e: WatchEvent) => void;
 

@@ -111,6 +111,7 @@ export function publish(vm: WatchedVm, raw: VMHealthReport, out: Advanced, now: 
     }
   }
   for (const a of out.actions) events.push({ type: 'action', ts: new Date(now).toISOString(), ...summarizeAction(a) });
+  for (const n of out.notifications ?? []) events.push({ type: 'alert', ts: n.at, notification: n });
   return events;
 }
 
