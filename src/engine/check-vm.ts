@@ -75,8 +75,8 @@ export function makeProbeTarget(vm: string, address: string, session: () => Gues
         return r;
       }
     },
-    connect: async (host, port, signal) => {
-      if (isGuestLocal(host)) {
+    connect: async (host, port, signal, connectOptions) => {
+      if (connectOptions?.fromGuest || isGuestLocal(host)) {
         if (!address) throw noAddress();
         return { socket: await session().forward(host, port, signal), via: 'ssh-tunnel' };
       }

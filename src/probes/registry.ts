@@ -3,8 +3,11 @@ import type { HealthCheck } from '../config/schema.js';
 import type { ProbeTransport } from '../report.js';
 import { commandProbe } from './command.js';
 import { diskProbe } from './disk.js';
+import { dnsProbe } from './dns.js';
+import { grpcProbe } from './grpc.js';
 import { httpProbe } from './http.js';
 import { memoryProbe } from './memory.js';
+import { guardedProbe, pluginProbe, type RegisteredProbe } from './plugins.js';
 import { scriptProbe } from './script.js';
 import { tcpProbe } from './tcp.js';
 import type { Probe } from './types.js';
@@ -18,10 +21,23 @@ export const PROBES: ProbeFor = {
   script: scriptProbe,
   disk: diskProbe,
   memory: memoryProbe,
+  grpc: grpcProbe,
+  dns: dnsProbe,
 };
 
+const guarded = new WeakMap<RegisteredProbe, Probe<never>>();
+
+/** A plugin's check runs guarded (plugins.ts): whatever it does, the check gets an outcome. */
+function pluginProbeFor(type: string): Probe<never> {
+  const entry = pluginProbe(type);
+  if (!entry) return async () => ({ status: 'UNKNOWN', message: `no probe for type "${type}" (is its plugin still listed under plugins:?)` });
+  let probe = guarded.get(entry);
+  if (!probe) guarded.set(entry, (probe = guardedProbe(entry) as Probe<never>));
+  return probe;
+}
+
 export function probeFor<C extends HealthCheck>(check: C): Probe<C> {
-  return PROBES[check.type] as unknown as Probe<C>;
+  return (Object.hasOwn(PROBES, check.type) ? PROBES[check.type] : pluginProbeFor(check.type)) as unknown as Probe<C>;
 }
 
 /** `localhost` in a check means the guest, never the hypervisor. */
@@ -37,8 +53,18 @@ export function transportOf(check: HealthCheck): ProbeTransport {
       return isGuestLocal(new URL(check.url).hostname) ? 'ssh-tunnel' : 'host';
     case 'tcp':
       return isGuestLocal(check.host) ? 'ssh-tunnel' : 'host';
-    default:
+    case 'grpc':
+      return isGuestLocal(check.address.replace(/:\d+$/, '')) ? 'ssh-tunnel' : 'host';
+    case 'dns':
+      // No server: the guest's own resolver, asked from inside the guest.
+      return check.server === undefined || isGuestLocal(check.server.replace(/:\d+$/, '')) ? 'ssh-tunnel' : 'host';
+    case 'command':
+    case 'script':
+    case 'disk':
+    case 'memory':
       return 'ssh';
+    default:
+      return pluginProbe((check as { type: string }).type)?.transport ?? 'ssh';
   }
 }
 
