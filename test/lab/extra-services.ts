@@ -173,9 +173,22 @@ async function stop(pid: number | undefined): Promise<void> {
   for (let i = 0; i < 50 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
-async function listening(ns: string): Promise<Set<string>> {
-  const r = await run('ip', ['netns', 'exec', ns, 'ss', '-ltnH'], { timeoutMs: 10_000 });
-  return new Set(r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[3] ?? '').filter(Boolean));
+/** Listening addresses in `ns`, each with the pids that hold it. */
+async function listeners(ns: string): Promise<Map<string, number[]>> {
+  const r = await run('ip', ['netns', 'exec', ns, 'ss', '-ltnpH'], { timeoutMs: 10_000 });
+  const out = new Map<string, number[]>();
+  for (const line of r.stdout.split('\n')) {
+    const local = line.trim().split(/\s+/)[3];
+    if (local) out.set(local, [...line.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])));
+  }
+  return out;
+}
+
+/** Stop what still listens on `ports` in `ns` without a pid file of ours (left by a killed run). */
+async function stopOrphans(ns: string, ports: readonly number[]): Promise<void> {
+  const held = await listeners(ns);
+  const pids = new Set([...held].filter(([addr]) => ports.some((p) => addr.endsWith(`:${p}`))).flatMap(([, p]) => p));
+  for (const pid of pids) await stop(pid);
 }
 
 let ensured: Promise<ExtraServices> | undefined;
@@ -207,12 +220,14 @@ async function start(lab: Lab): Promise<ExtraServices> {
   let nginx = await runningPid(path.join(dir, 'nginx.pid'), 'nginx', ns);
   if (!fresh) await stop(nginx), (nginx = undefined);
   if (nginx === undefined) {
+    await stopOrphans(ns, Object.values(PORTS.https));
     const r = await inNs('/usr/sbin/nginx', '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'nginx.log'));
     if (r.code !== 0) throw new Error(`nginx (https) did not start in ${ns}: ${r.stderr.trim()}`);
   }
   let dnsmasq = await runningPid(path.join(dir, 'dnsmasq.pid'), 'dnsmasq', ns);
   if (!fresh) await stop(dnsmasq), (dnsmasq = undefined);
   if (dnsmasq === undefined) {
+    await stopOrphans(ns, [53]);
     const r = await inNs('dnsmasq', '-C', path.join(dir, 'dnsmasq.conf'));
     if (r.code !== 0) throw new Error(`dnsmasq did not start in ${ns}: ${r.stderr.trim()}`);
   }
@@ -220,6 +235,7 @@ async function start(lab: Lab): Promise<ExtraServices> {
   let node = await runningPid(servicesPid, 'node', ns);
   if (!fresh) await stop(node), (node = undefined);
   if (node === undefined) {
+    await stopOrphans(ns, [PORTS.grpc, PORTS.grpcTls, PORTS.slowHttp]);
     const ready = path.join(dir, 'guest-services.ready');
     await writeFile(ready, '');
     const log = openSync(path.join(dir, 'guest-services.log'), 'a');
@@ -254,7 +270,7 @@ async function start(lab: Lab): Promise<ExtraServices> {
   ];
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const up = await listening(ns);
+    const up = await listeners(ns);
     const missing = want.filter((w) => !up.has(w));
     if (missing.length === 0) break;
     if (Date.now() > deadline) throw new Error(`extra services in ${ns} not listening on ${missing.join(', ')} after 30 s (logs in ${dir})`);
