@@ -84,37 +84,37 @@ export function compileRegex(text: string): RegExp {
 
 export const HttpCheck = z
   .strictObject({
-  ...COMMON_CHECK_KEYS,
-  type: z.literal('http'),
-  url: z.string().refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), {
-    message: 'must be an http:// or https:// URL',
-  }),
-  method: z
-    .string()
-    .transform((m) => m.toUpperCase())
-    .pipe(z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']))
-    .default('GET'),
-  headers: z.record(z.string(), z.string()).default({}),
-  body: z.string().optional(),
-  expected_status: z.union([z.number().int().min(100).max(599), z.array(z.number().int().min(100).max(599)).min(1)]).default(200),
-  /** A substring the body must contain. */
-  expected_body: z.string().optional(),
-  /** Keys (nested objects, or dotted paths like `db.status`) whose values must be equal in the JSON body. */
-  expected_json: z.record(z.string(), JsonValue).optional(),
-  /** A regular expression the body must match. */
-  expected_body_regex: RegexText.optional(),
-  /** Slower than this (request sent → response read), but otherwise right: DEGRADED. */
-  max_response_time: PositiveDuration.optional(),
-  /** Accept a self-signed certificate (https only). */
-  insecure: z.boolean().default(false),
-  /** PEM file of the CA(s) to trust instead of the system's (https only). */
-  ca_file: z.string().min(1).optional(),
-  /** The name sent as SNI and that the certificate must be valid for (default: the URL's host). */
-  server_name: z.string().min(1).optional(),
-  /** Fewer days left on the certificate than this: DEGRADED. */
-  cert_expiry_warning: Duration.default(14 * 86_400_000),
-  /** Fewer days left than this (or expired): UNHEALTHY. */
-  cert_expiry_critical: Duration.default(3 * 86_400_000),
+    ...COMMON_CHECK_KEYS,
+    type: z.literal('http'),
+    url: z.string().refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), {
+      message: 'must be an http:// or https:// URL',
+    }),
+    method: z
+      .string()
+      .transform((m) => m.toUpperCase())
+      .pipe(z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']))
+      .default('GET'),
+    headers: z.record(z.string(), z.string()).default({}),
+    body: z.string().optional(),
+    expected_status: z.union([z.number().int().min(100).max(599), z.array(z.number().int().min(100).max(599)).min(1)]).default(200),
+    /** A substring the body must contain. */
+    expected_body: z.string().optional(),
+    /** Keys (nested objects, or dotted paths like `db.status`) whose values must be equal in the JSON body. */
+    expected_json: z.record(z.string(), JsonValue).optional(),
+    /** A regular expression the body must match. */
+    expected_body_regex: RegexText.optional(),
+    /** Slower than this (open connection, TLS included, → response read), but otherwise right: DEGRADED. */
+    max_response_time: PositiveDuration.optional(),
+    /** Accept a self-signed certificate (https only). */
+    insecure: z.boolean().default(false),
+    /** PEM file of the CA(s) to trust instead of the system's (https only). */
+    ca_file: z.string().min(1).optional(),
+    /** The name sent as SNI and that the certificate must be valid for (default: the URL's host). */
+    server_name: z.string().min(1).optional(),
+    /** Fewer days left on the certificate than this: DEGRADED. */
+    cert_expiry_warning: Duration.default(14 * 86_400_000),
+    /** Fewer days left than this (or expired): UNHEALTHY. */
+    cert_expiry_critical: Duration.default(3 * 86_400_000),
   })
   .refine((c) => c.cert_expiry_warning >= c.cert_expiry_critical, {
     message: 'cert_expiry_warning must not be shorter than cert_expiry_critical',

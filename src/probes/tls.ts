@@ -79,6 +79,8 @@ export async function tlsHandshake(socket: Duplex, opts: TlsOptions, signal: Abo
     signal.addEventListener('abort', onAbort, { once: true });
     tls.once('secureConnect', () => {
       signal.removeEventListener('abort', onAbort);
+      // Later errors reach whoever reads the socket (http, http2); never let one go unhandled.
+      tls.on('error', () => {});
       resolve(tls);
     });
     tls.once('error', (err) => {
