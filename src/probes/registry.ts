@@ -3,14 +3,18 @@ import type { HealthCheck } from '../config/schema.js';
 import type { ProbeTransport } from '../report.js';
 import { commandProbe } from './command.js';
 import { diskProbe } from './disk.js';
-import { dnsProbe } from './dns.js';
-import { grpcProbe } from './grpc.js';
 import { httpProbe } from './http.js';
 import { memoryProbe } from './memory.js';
 import { guardedProbe, pluginProbe, type RegisteredProbe } from './plugins.js';
 import { scriptProbe } from './script.js';
 import { tcpProbe } from './tcp.js';
 import type { Probe } from './types.js';
+
+/** A probe whose module (and its dependencies: http2, dns-packet) loads on first use, so CLI start stays fast. */
+function lazy<C>(load: () => Promise<Probe<C>>): Probe<C> {
+  let probe: Promise<Probe<C>> | undefined;
+  return async (check, target, signal) => (await (probe ??= load()))(check, target, signal);
+}
 
 type ProbeFor = { [K in HealthCheck['type']]: Probe<Extract<HealthCheck, { type: K }>> };
 
@@ -21,8 +25,8 @@ export const PROBES: ProbeFor = {
   script: scriptProbe,
   disk: diskProbe,
   memory: memoryProbe,
-  grpc: grpcProbe,
-  dns: dnsProbe,
+  grpc: lazy(async () => (await import('./grpc.js')).grpcProbe),
+  dns: lazy(async () => (await import('./dns.js')).dnsProbe),
 };
 
 const guarded = new WeakMap<RegisteredProbe, Probe<never>>();
