@@ -15,6 +15,8 @@ PACKAGES=(
   # The VM lab (test/lab/vm): a real QEMU guest under libvirtd for the end-to-end path (test/e2e/vm.test.ts).
   libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 dnsmasq-base iptables busybox-static dropbear-bin
   kmod cpio xz-utils qemu-guest-agent
+  # grpc, dns and https probe tests (test/lab/extra-services.ts): certificates made with openssl; dnsmasq (dnsmasq-base above).
+  openssl
 )
 
 if [[ $(id -u) -ne 0 ]]; then

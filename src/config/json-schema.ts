@@ -7,7 +7,8 @@
  */
 import { z } from 'zod';
 import { formatDuration } from './duration.js';
-import { CloneboxConfig, HttpCheck } from './schema.js';
+import type { RegisteredProbe } from '../probes/plugins.js';
+import { buildConfigSchema, HttpCheck } from './schema.js';
 
 type Json = Record<string, unknown>;
 type ZodAny = z.core.$ZodType;
@@ -99,6 +100,7 @@ export const DESCRIPTIONS = {
     ssh: 'SSH settings for every VM; a VM\'s own `ssh:` overrides them key by key.',
     vms: 'Per-VM settings by libvirt domain name. Without VM names or --all on the command line, these VMs are checked.',
     health_checks: 'Checks run on every VM.',
+    plugins: 'Plugin modules that add probe types (docs/plugins.md); paths relative to the config file.',
     history: 'Where results and check states are kept. With it, `health check` reports thresholded states and runs actions.',
     alerting: 'Who is told when a check goes bad, and how: providers, routes, repeats, flapping (docs/alerting.md).',
   },
@@ -182,7 +184,7 @@ export const DESCRIPTIONS = {
   },
   check: {
     name: 'Unique within its list; starts with a letter or digit, then letters, digits, `_ . : -`.',
-    type: 'The probe: http, tcp, command, script, disk or memory.',
+    type: 'The probe: http, tcp, command, script, disk, memory, grpc, dns, or a plugin\'s type.',
     description: 'Free text.',
     tags: 'Free labels.',
     timeout: 'The probe\'s deadline: it ends within it (plus about 1 s at most) with UNHEALTHY.',
@@ -203,7 +205,26 @@ export const DESCRIPTIONS = {
     expected_status: 'Status code, or a list of them, that counts as healthy.',
     expected_body: 'A substring the body must contain (at most 1 MiB of the body is read).',
     expected_json: 'Keys whose values must be equal in the JSON body: nested objects, or dotted paths like `db.status`.',
-    insecure: 'Accept a self-signed certificate (https only).',
+    expected_body_regex: 'A regular expression the body must match: `source` or `/source/flags` (e.g. `/ok|ready/i`).',
+    max_response_time: 'Slower than this (stream open to response read, TLS handshake included) but otherwise right: DEGRADED, with the time.',
+    insecure: 'https: accept a certificate that is not trusted or not for this host name (its expiry still counts).',
+    ca_file: 'https: PEM file of the CA(s) to trust instead of the system\'s (a path on the hypervisor).',
+    server_name: 'https: the name sent as SNI and that the certificate must be valid for. Default: the URL\'s host.',
+    cert_expiry_warning: 'https: fewer days left on the server\'s certificate than this: DEGRADED. Default: 14d.',
+    cert_expiry_critical: 'https: fewer days left than this, or expired: UNHEALTHY. Default: 3d.',
+  },
+  grpc: {
+    address: 'host:port of the gRPC server. `localhost` means the guest (tunnelled over SSH); `{{address}}` is the VM\'s address.',
+    service: 'Service name asked about with grpc.health.v1.Health/Check; "" (the default) is the server as a whole.',
+    tls: '`true`, or `{insecure, ca_file, server_name}`: HTTP/2 over TLS, the certificate checked like https. Default: false (plaintext).',
+  },
+  dns: {
+    query: 'The name to look up. For PTR, an IP address is turned into its reverse name.',
+    record_type: 'A, AAAA, CNAME, MX, TXT, SRV, NS or PTR (any case).',
+    server: 'localhost (a resolver on the guest\'s loopback), an IP address or {{address}}, with an optional :port. Default: the guest\'s /etc/resolv.conf nameserver, asked from inside the guest.',
+    protocol: 'udp or tcp, for a server asked from the hypervisor (through the guest it is always TCP; a truncated UDP reply is asked again over TCP).',
+    expected_rcode: 'The response code that counts as healthy: NOERROR, NXDOMAIN, SERVFAIL, REFUSED, …',
+    expected_answers: 'Answers that must all be present: `10.0.0.5`, `mail.example.com` or `10 mail.example.com` (MX), `0 5 5060 sip.example.com` or `sip.example.com:5060` (SRV), TXT text.',
   },
   tcp: {
     host: 'Host to connect to. `localhost` means the guest (tunnelled over SSH); `{{address}}` is the VM\'s address.',
@@ -247,12 +268,14 @@ function describeProperties(node: Json | undefined, ...sections: Section[]): voi
   }
 }
 
-function describeChecks(list: Json | undefined): void {
+function describeChecks(list: Json | undefined, plugins: readonly RegisteredProbe[]): void {
   const variants = ((list?.items as Json | undefined)?.oneOf ?? (list?.items as Json | undefined)?.anyOf) as Json[] | undefined;
   for (const variant of variants ?? []) {
     const type = ((variant.properties as Record<string, Json> | undefined)?.type?.const ?? '') as string;
     describeProperties(variant, ...(type in DESCRIPTIONS ? [type as Section] : []), 'check');
-    variant.title = `${type} check`;
+    const plugin = plugins.find((p) => p.type === type);
+    variant.title = plugin ? `${type} check (plugin)` : `${type} check`;
+    if (plugin?.description) variant.description = plugin.description;
   }
 }
 
@@ -272,19 +295,23 @@ function nameDefinitions(schema: Json): Json {
 
 let cached: Json | undefined;
 
-/** The JSON Schema (draft-07, which editors support best) of the config file, as a fresh object. */
-export function configJsonSchema(): Json {
-  cached ??= build();
+/**
+ * The JSON Schema (draft-07, which editors support best) of the config file, as a fresh object;
+ * with `plugins`, their check types are in it too.
+ */
+export function configJsonSchema(plugins: readonly RegisteredProbe[] = []): Json {
+  if (plugins.length) return build(plugins);
+  cached ??= build([]);
   return structuredClone(cached);
 }
 
-/** The schema as `clonebox health schema` prints it and docs/clonebox.schema.json holds it. */
-export function configJsonSchemaText(): string {
-  return `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
+/** The schema as `clonebox health schema` prints it and docs/clonebox.schema.json holds it (no plugins). */
+export function configJsonSchemaText(plugins: readonly RegisteredProbe[] = []): string {
+  return `${JSON.stringify(configJsonSchema(plugins), null, 2)}\n`;
 }
 
-function build(): Json {
-  const generated = z.toJSONSchema(CloneboxConfig, {
+function build(plugins: readonly RegisteredProbe[]): Json {
+  const generated = z.toJSONSchema(buildConfigSchema(plugins.map((p) => p.check)), {
     target: 'draft-07',
     io: 'input',
     unrepresentable: 'any',
@@ -298,7 +325,7 @@ function build(): Json {
   describeProperties(props.libvirt, 'libvirt');
   describeProperties(props.ssh, 'ssh');
   describeProperties(props.history, 'history');
-  describeChecks(props.health_checks);
+  describeChecks(props.health_checks, plugins);
   const alerting = props.alerting;
   describeProperties(alerting, 'alerting');
   const ap = alerting?.properties as Record<string, Json> | undefined;
@@ -315,7 +342,7 @@ function build(): Json {
   describeProperties(vm, 'vm');
   describeProperties((vm?.properties as Record<string, Json> | undefined)?.ssh, 'ssh');
   describeProperties((vm?.properties as Record<string, Json> | undefined)?.nic, 'nic');
-  describeChecks((vm?.properties as Record<string, Json> | undefined)?.health_checks);
+  describeChecks((vm?.properties as Record<string, Json> | undefined)?.health_checks, plugins);
   const { $schema, ...rest } = schema;
   return {
     $schema,
