@@ -4,6 +4,7 @@ import { UsageError } from '../engine/fleet.js';
 import { LibvirtError } from '../inventory/types.js';
 import { OutputFileError } from '../outputs/write.js';
 import { TransportError } from '../transport/types.js';
+import { redactText } from '../util/redact.js';
 
 export const EXIT_UNKNOWN = 3;
 
@@ -20,7 +21,8 @@ export function userMessage(err: unknown): string | undefined {
 export function reportError(err: Error, argv: readonly string[]): void {
   const message = userMessage(err);
   const verbose = argv.includes('--verbose') || argv.includes('-v');
-  process.stderr.write(`clonebox: ${message ?? `unexpected error: ${err.message}${verbose ? '' : ' (run with --verbose for details)'}`}\n`);
-  if (verbose) process.stderr.write(`${err.stack ?? ''}\n`);
+  // The last door out: whatever the error says, secrets stay masked.
+  process.stderr.write(redactText(`clonebox: ${message ?? `unexpected error: ${err.message}${verbose ? '' : ' (run with --verbose for details)'}`}\n`));
+  if (verbose) process.stderr.write(redactText(`${err.stack ?? ''}\n`));
   process.exitCode = EXIT_UNKNOWN;
 }

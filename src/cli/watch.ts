@@ -18,7 +18,7 @@ import { buildFleetReport, buildVmReport } from '../engine/aggregate.js';
 import { checkVm, sshTargetFor } from '../engine/check-vm.js';
 import { filterProbes, resolveTargets, UsageError, type FleetRunOptions } from '../engine/fleet.js';
 import { CheckScheduler, seededRandom, type ScheduleEntry, type ScheduleItem } from '../engine/scheduler.js';
-import { advanceWithStore, describeAction, type ActionOutcome } from '../engine/stateful.js';
+import { actionStatus, advanceWithStore, describeAction, type ActionOutcome } from '../engine/stateful.js';
 import { ActionGuard, advanceReports, policyFromVms, stateKey, type StateMap } from '../engine/state.js';
 import type { VmTarget } from '../inventory/discover.js';
 import { openBackend, type BackendChoice } from '../inventory/open.js';
@@ -29,6 +29,8 @@ import { wantColor } from '../outputs/types.js';
 import { EXIT_CODES, type CheckResult, type FleetReport, type HealthStatus, type VMHealthReport } from '../report.js';
 import type { HealthStore, TransitionRow } from '../store/types.js';
 import { SshPool } from '../transport/ssh-pool.js';
+import { printable } from '../util/printable.js';
+import { redactText } from '../util/redact.js';
 import type { CommandIO } from './check.js';
 import type { MetricsServer } from './metrics-server.js';
 
@@ -155,7 +157,7 @@ export function eventLine(e: WatchEvent, actionText?: string): string {
   const at = isoSeconds(Date.parse(e.ts));
   switch (e.type) {
     case 'transition':
-      return `${at} ${e.vm}/${e.check} ${e.from ?? '(new)'} → ${e.to}${e.hard ? '' : e.streak ? ` (soft: ${e.streak})` : ' (soft)'}: ${oneLine(e.message)}`;
+      return `${at} ${printable(e.vm)}/${e.check} ${e.from ?? '(new)'} → ${e.to}${e.hard ? '' : e.streak ? ` (soft: ${e.streak})` : ' (soft)'}: ${oneLine(e.message)}`;
     case 'status': {
       const note =
         e.to === 'UNKNOWN'
@@ -163,10 +165,10 @@ export function eventLine(e: WatchEvent, actionText?: string): string {
           : e.from === null
             ? `state kept from the store, since ${isoSeconds(Date.parse(e.since))}`
             : 'evaluated again; state unchanged';
-      return `${at} ${e.vm}/${e.check} ${e.from ?? '(new)'} → ${e.to} (${note}): ${oneLine(e.message)}`;
+      return `${at} ${printable(e.vm)}/${e.check} ${e.from ?? '(new)'} → ${e.to} (${note}): ${oneLine(e.message)}`;
     }
     case 'action':
-      return `${at} action ${oneLine(actionText ?? `${e.vm}/${e.check}: ${e.kind} "${e.command}" ${e.status}`)}`;
+      return `${at} action ${oneLine(actionText ?? `${printable(e.vm)}/${e.check}: ${e.kind} "${e.command}" ${e.status}`)}`;
   }
 }
 
@@ -272,7 +274,7 @@ export class MemoryState {
       const spec = vm.checks.find((k) => k.name === c.check)?.[kind];
       const address = target.address;
       const result = spec
-        ? await runAction(spec, { vm: vm.name, ...(address ? { address, session: pool.session(sshTargetFor(vm, address)) } : {}) }, signal)
+        ? await runAction(spec, { vm: vm.name, check: c.check, status: actionStatus(kind), ...(address ? { address, session: pool.session(sshTargetFor(vm, address)) } : {}) }, signal)
         : { status: 'error' as const, reason: `no ${kind} action configured for ${c.vm}/${c.check}`, duration_ms: 0 };
       actions.push({ ...planned, result });
     }
@@ -298,7 +300,7 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
     recent.push(line);
     if (recent.length > 8) recent.shift();
   };
-  const say = (msg: string) => (live ? note(msg) : io.stderr.write(`clonebox: ${msg}\n`));
+  const say = (msg: string) => (live ? note(redactText(msg)) : io.stderr.write(`clonebox: ${redactText(msg)}\n`));
   const log = (msg: string) => (opts.verbose ? say(msg) : undefined);
 
   const intervals = opts.intervalMs !== undefined ? [opts.intervalMs] : configuredIntervals(config);
@@ -667,13 +669,11 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
   try {
     const storeSpec = opts.noStore ? undefined : (opts.store ?? config.history?.store ?? 'default');
     if (storeSpec !== undefined) {
-      const { openStore } = await import('../store/index.js');
+      const { openStore, storeOpenError } = await import('../store/index.js');
       try {
         store = await openStore(storeSpec, { retentionMs: config.history?.retention ?? 30 * 86_400_000 });
       } catch (err) {
-        const why = (err as Error).message;
-        const what = why.startsWith('cannot open the history store') ? why : `cannot open the history store ${storeSpec}: ${why}`;
-        throw new UsageError(`${what}; choose another with --store, or keep state in memory with --no-store`);
+        throw new UsageError(`${storeOpenError(storeSpec, err)}; choose another with --store, or keep state in memory with --no-store`);
       }
       log(`history: ${store.kind} at ${store.location}`);
     } else log('history: none (--no-store); thresholds kept in memory');

@@ -5,7 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
+import { isSecretHeader, registerHeaderSecret, registerUrlSecrets } from '../util/redact.js';
 import { ConfigError, didYouMean, formatPath, type ConfigProblem } from './errors.js';
+import { resolveDocumentSecrets } from './secrets.js';
 import {
   CHECK_TYPES,
   CloneboxConfig,
@@ -179,6 +181,22 @@ function duplicateNames(config: CloneboxConfig, file: string, doc: Document, lin
   return problems;
 }
 
+/**
+ * What the config itself marks as secret, masked from now on wherever it shows up (a server echoing
+ * an Authorization header in its error page, a URL password in an error): credential headers, URL
+ * passwords and secret-named query values, the store DSN's password.
+ */
+function registerConfigSecrets(config: CloneboxConfig): void {
+  const checks = [...config.health_checks, ...Object.values(config.vms).flatMap((v) => v.health_checks)];
+  for (const c of checks) {
+    if (c.type !== 'http') continue;
+    registerUrlSecrets(c.url);
+    for (const [name, value] of Object.entries(c.headers)) if (isSecretHeader(name)) registerHeaderSecret(value);
+  }
+  if (config.history?.store) registerUrlSecrets(config.history.store);
+  if (config.libvirt.uri) registerUrlSecrets(config.libvirt.uri);
+}
+
 /** Parse config text. Throws ConfigError with every problem found. */
 export function parseConfig(text: string, file: string): CloneboxConfig {
   const lines = new LineCounter();
@@ -191,7 +209,25 @@ export function parseConfig(text: string, file: string): CloneboxConfig {
       }),
     );
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  const unresolved = resolveDocumentSecrets(doc);
+  if (unresolved.length > 0) {
+    throw new ConfigError(
+      unresolved.map((p) => {
+        const { line, col } = lines.linePos(p.offset);
+        return { file, line, column: col, path: '', message: p.message };
+      }),
+    );
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    // yaml's guard against alias bombs (billion laughs): the limit is right, the message is a library's.
+    const why = /alias/i.test((err as Error).message)
+      ? 'too many YAML aliases (*name) expand here; the file is refused to protect the host: write the values out or use fewer aliases'
+      : `cannot read the YAML: ${(err as Error).message.split('\n')[0]}`;
+    throw new ConfigError([{ file, path: '', message: why }]);
+  }
   if (typeof data !== 'object' || Array.isArray(data) || data === null) {
     throw new ConfigError([{ file, line: 1, column: 1, path: '', message: `expected a mapping with a health_checks: list, got ${describe(data)}` }]);
   }
@@ -203,6 +239,7 @@ export function parseConfig(text: string, file: string): CloneboxConfig {
   }
   const dups = duplicateNames(result.data, file, doc, lines);
   if (dups.length) throw new ConfigError(dups);
+  registerConfigSecrets(result.data);
   return result.data;
 }
 

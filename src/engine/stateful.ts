@@ -2,6 +2,7 @@
  * A round with memory: advance each check's state in the store (thresholds, transitions), then run
  * the actions the state machine asked for, once, on hard transitions, and record their outcome.
  */
+import { printable } from '../util/printable.js';
 import type { Action } from '../config/schema.js';
 import type { ResolvedVm } from '../config/resolve.js';
 import type { FleetReport } from '../report.js';
@@ -25,6 +26,11 @@ export interface StatefulRound {
   actions: ActionOutcome[];
 }
 
+/** `{{status}}` of an action: the state its transition went to. */
+export function actionStatus(kind: 'on_failure' | 'on_recovery'): 'UNHEALTHY' | 'HEALTHY' {
+  return kind === 'on_failure' ? 'UNHEALTHY' : 'HEALTHY';
+}
+
 function actionSpec(vms: readonly ResolvedVm[], a: PlannedAction): Action | undefined {
   const check = vms.find((v) => v.name === a.vm)?.checks.find((c) => c.name === a.check);
   return check?.[a.kind];
@@ -42,7 +48,8 @@ export async function advanceWithStore(store: HealthStore, round: FleetRound, po
       let result: ActionResult;
       if (!spec || !vm) result = { status: 'error', reason: `no ${a.kind} action configured for ${a.vm}/${a.check}`, duration_ms: 0 };
       else {
-        result = await runAction(spec, { vm: a.vm, ...(address ? { address, session: pool.session(sshTargetFor(vm, address)) } : {}) }, signal);
+        const fired = { vm: a.vm, check: a.check, status: actionStatus(a.kind) };
+        result = await runAction(spec, { ...fired, ...(address ? { address, session: pool.session(sshTargetFor(vm, address)) } : {}) }, signal);
       }
       await store.finishAction(a.id, result);
       return { ...a, result };
@@ -53,8 +60,9 @@ export async function advanceWithStore(store: HealthStore, round: FleetRound, po
 
 /** One line per action for people: what ran, where, and how it ended (or why it was held back). */
 export function describeAction(a: ActionOutcome): string {
-  if (!a.result) return `${a.vm}/${a.check}: ${a.kind} suppressed: ${a.reason ?? 'guard'}`;
+  const vm = printable(a.vm);
+  if (!a.result) return `${vm}/${a.check}: ${a.kind} suppressed: ${a.reason ?? 'guard'}`;
   const r = a.result;
   const how = r.status === 'ok' ? 'ok' : r.status === 'failed' ? `failed (exit ${r.exit_code ?? '?'})` : `${r.status}${r.reason ? `: ${r.reason}` : ''}`;
-  return `${a.vm}/${a.check}: ${a.kind} "${a.command}" ${how} in ${Math.round(r.duration_ms ?? 0)}ms`;
+  return `${vm}/${a.check}: ${a.kind} "${a.command}" ${how} in ${Math.round(r.duration_ms ?? 0)}ms`;
 }

@@ -7,6 +7,7 @@
  * Width-aware: every line fits the terminal's columns (the message column takes what is left and is cut with
  * "…"); when the rows do not fit its height, the problems are shown first and the rest summarised.
  */
+import { printable } from '../util/printable.js';
 import { Chalk, type ChalkInstance } from 'chalk';
 import type { HealthStatus } from '../report.js';
 import { oneLine } from './table.js';
@@ -93,7 +94,7 @@ export function renderLiveFrame(frame: LiveFrame, opts: LiveRenderOptions): stri
 
   const cells = frame.rows.map((r) => ({
     row: r,
-    vm: oneLine(r.vm),
+    vm: oneLine(printable(r.vm)),
     check: oneLine(r.check) + (r.critical ? '' : '*'),
     streak: r.streak ?? '',
     changed: ago(opts.now - r.since),
