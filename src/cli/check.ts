@@ -97,6 +97,7 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
       pool,
       signal: roundSignal,
       acceptNewHostKeys: opts.acceptNewHostKeys,
+      log,
     });
     if (!store) return r.report;
     // Stateful: thresholds from the stored streaks, actions on hard transitions (docs/state.md).

@@ -1,6 +1,7 @@
 /** Errors a user can cause become one sentence on stderr and exit 3 (UNKNOWN), never a stack trace. */
 import { ConfigError } from '../config/errors.js';
 import { UsageError } from '../engine/fleet.js';
+import { SelectorError } from '../inventory/discover.js';
 import { LibvirtError } from '../inventory/types.js';
 import { OutputFileError } from '../outputs/write.js';
 import { TransportError } from '../transport/types.js';
@@ -10,7 +11,7 @@ export const EXIT_UNKNOWN = 3;
 
 export function userMessage(err: unknown): string | undefined {
   if (err instanceof ConfigError) return `invalid config:\n${err.message}`;
-  if (err instanceof UsageError || err instanceof LibvirtError || err instanceof TransportError || err instanceof OutputFileError) return err.message;
+  if (err instanceof UsageError || err instanceof LibvirtError || err instanceof TransportError || err instanceof OutputFileError || err instanceof SelectorError) return err.message;
   // oclif's own flag/argument parse errors carry an `oclif` exit field.
   const e = err as { oclif?: { exit?: number }; message?: string };
   if (e?.oclif && typeof e.message === 'string') return e.message.split('\n')[0];

@@ -420,6 +420,7 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
     pool,
     signal: stop.signal,
     acceptNewHostKeys: opts.acceptNewHostKeys,
+    log,
   };
   const refreshEvery = discoveryEveryMs(minInterval);
   const urgentGap = Math.min(refreshEvery, 2000);
