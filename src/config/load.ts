@@ -122,6 +122,12 @@ function problemFromIssue(
         };
       });
     case 'invalid_union':
+      if (issue.discriminator !== 'type') {
+        // A union such as an action (a command string, or {command, where, timeout}): report the
+        // problems of the branch whose shape the value has, not zod's "Invalid input".
+        const branch = issue.errors.find((b) => b.length > 0 && !b.some((i) => i.code === 'invalid_type' && i.path.length === 0));
+        if (branch) return branch.flatMap((i) => problemFromIssue({ ...i, path: [...path, ...i.path] } as z.core.$ZodIssue, file, doc, lines, data));
+      }
       if (issue.discriminator === 'type') {
         const got = valueAt(data, path);
         const hint = typeof got === 'string' ? didYouMean(got, CHECK_TYPES) : undefined;

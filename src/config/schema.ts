@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { configAddressProblem } from '../inventory/addresses.js';
-import { parseDuration, timerProblem } from './duration.js';
+import { MAX_TIMER_TEXT, parseDuration, timerProblem } from './duration.js';
 
 /** A duration (`500ms`, `5s`, `1m`, bare number = seconds) as milliseconds; `waited`: a timer will wait this long. */
 function duration(waited: boolean) {
@@ -19,7 +19,7 @@ function duration(waited: boolean) {
     }
     const tooLong = waited ? timerProblem(ms) : undefined;
     if (tooLong) {
-      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} ${tooLong}; use a shorter duration` });
+      ctx.addIssue({ code: 'custom', message: `must be at most ${MAX_TIMER_TEXT}, the longest wait a timer can hold; got ${JSON.stringify(value)}` });
       return z.NEVER;
     }
     return ms;

@@ -63,11 +63,13 @@ libvirt unreachable). A fleet exits with its worst VM: unhealthy > degraded > un
     const { argv, flags } = await this.parse(HealthCheckCommand);
     // Heavy modules load only when a check really runs, so --help and --version stay fast.
     const { runCheck } = await import('../../cli/check.js');
-    const { parseDuration } = await import('../../config/duration.js');
+    const { parseDuration, timerProblem } = await import('../../config/duration.js');
     const duration = (flag: string, value: string | undefined) => {
       if (value === undefined) return undefined;
       const ms = parseDuration(value);
       if (ms === undefined || ms <= 0) this.error(`--${flag} expects a duration such as 30s, 5m or 1h, got "${value}"`, { exit: 3 });
+      const tooLong = timerProblem(ms);
+      if (tooLong) this.error(`--${flag} "${value}" ${tooLong}; give a shorter one`, { exit: 3 });
       return ms;
     };
     const waitMs = duration('wait', flags.wait);

@@ -53,12 +53,14 @@ Ctrl-C stops cleanly; the exit code is the last known fleet status (Nagios: 0 he
     const { argv, flags } = await this.parse(HealthWatchCommand);
     // Heavy modules load only when a watch really runs, so --help stays fast.
     const { runWatch } = await import('../../cli/watch.js');
-    const { parseDuration } = await import('../../config/duration.js');
+    const { parseDuration, timerProblem } = await import('../../config/duration.js');
     let intervalMs: number | undefined;
     if (flags.interval !== undefined) {
       intervalMs = parseDuration(flags.interval);
       if (intervalMs === undefined || intervalMs <= 0) this.error(`--interval expects a duration such as 30s, 5m or 500ms, got "${flags.interval}"`, { exit: 3 });
       if (intervalMs < 100) this.error(`--interval must be at least 100ms, got "${flags.interval}"`, { exit: 3 });
+      const tooLong = timerProblem(intervalMs);
+      if (tooLong) this.error(`--interval "${flags.interval}" ${tooLong}; give a shorter one`, { exit: 3 });
     }
     const controller = new AbortController();
     let interrupts = 0;
