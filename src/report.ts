@@ -43,10 +43,11 @@ export interface VMHealthReport {
   duration_ms: number;
   checks: CheckResult[];
   counts: StatusCounts;
-  /** Deprecated seed-compatible aliases of `counts`. */
+  /** The seed's own counters (VMHealthReport.total_checks …), kept beside `counts`. */
   total_checks: number;
   healthy_checks: number;
   unhealthy_checks: number;
+  degraded_checks: number;
 }
 
 export interface FleetSummary {

@@ -67,7 +67,7 @@ const common = {
   interval: PositiveDuration.default(30_000),
   failure_threshold: Count.default(3),
   success_threshold: Count.default(1),
-  critical: z.boolean().default(true),
+  critical: z.boolean().default(false),
   /** Command run in the guest on the hard transition to UNHEALTHY (see docs/state.md). */
   on_failure: Action.optional(),
   /** Command run in the guest on the hard transition back to HEALTHY. */

@@ -36,11 +36,13 @@ export function worstStatus(statuses: Iterable<HealthStatus>): HealthStatus {
 export function buildVmReport(
   base: Pick<VMHealthReport, 'vm_name' | 'timestamp' | 'duration_ms'> & Partial<Pick<VMHealthReport, 'address' | 'domain_state' | 'reason'>>,
   raw: CheckResult[],
+  /** The reason says only that the guest was not reached: the checks that did run (from the host) are still judged. */
+  opts: { judgeChecks?: boolean } = {},
 ): VMHealthReport {
   const checks = raw.map((c) => ({ ...c, message: redactText(c.message), details: redactDeep(c.details) }));
   if (base.reason) base = { ...base, reason: redactText(base.reason) };
   const counts = countStatuses(checks.map((c) => c.status));
-  const overall = base.reason ? 'UNKNOWN' : overallStatus(checks);
+  const overall = base.reason && !opts.judgeChecks ? 'UNKNOWN' : overallStatus(checks);
   return {
     vm_name: base.vm_name,
     overall_status: overall,
@@ -54,6 +56,7 @@ export function buildVmReport(
     total_checks: counts.total,
     healthy_checks: counts.healthy,
     unhealthy_checks: counts.unhealthy,
+    degraded_checks: counts.degraded,
   };
 }
 

@@ -5,6 +5,7 @@ import type { HealthCheck } from '../config/schema.js';
 import { formatDuration } from '../config/duration.js';
 import type { VmTarget } from '../inventory/discover.js';
 import { isGuestLocal, probeFor, transportOf } from '../probes/registry.js';
+import { transportOutcome } from '../probes/common.js';
 import type { ProbeOutcome, ProbeTarget } from '../probes/types.js';
 import type { CheckResult, VMHealthReport } from '../report.js';
 import type { SshPool, SshTarget } from '../transport/ssh-pool.js';
@@ -69,7 +70,8 @@ export function makeProbeTarget(vm: string, address: string, session: () => Gues
         if (!address) throw noAddress();
         return await session().exec(command, options);
       } catch (err) {
-        if (!opts.agentExec || !(err instanceof TransportError) || !AGENT_FALLBACK_KINDS.has(err.kind)) throw err;
+        // Never past the check's deadline: the agent would only run a command nobody waits for.
+        if (!opts.agentExec || !(err instanceof TransportError) || !AGENT_FALLBACK_KINDS.has(err.kind) || options.signal.aborted) throw err;
         const r = await opts.agentExec(command, options);
         opts.onAgent?.();
         return r;
@@ -78,7 +80,8 @@ export function makeProbeTarget(vm: string, address: string, session: () => Gues
     connect: async (host, port, signal) => {
       if (isGuestLocal(host)) {
         if (!address) throw noAddress();
-        return { socket: await session().forward(host, port, signal), via: 'ssh-tunnel' };
+        const { stream, remote } = await session().forward(host, port, signal);
+        return { socket: stream, via: 'ssh-tunnel', remote };
       }
       // Never dial an empty host: it would mean the hypervisor's own localhost.
       if (!host) throw noAddress();
@@ -156,7 +159,7 @@ export async function runCheck(check: HealthCheck, target: ProbeTarget, parent: 
   } catch (err) {
     outcome =
       err instanceof TransportError
-        ? { status: 'UNKNOWN', message: err.message, details: { transport_error: err.kind } }
+        ? transportOutcome(err, check.timeout)
         : { status: 'UNKNOWN', message: `probe failed unexpectedly: ${(err as Error).message}` };
   } finally {
     clearTimeout(timer);
@@ -222,5 +225,33 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
       return viaAgent ? { ...r, transport: 'agent' as const } : r;
     }),
   );
-  return buildVmReport({ ...base, duration_ms: Math.round(performance.now() - t0) }, checks);
+  const notReached = guestNotReached(vm.checks, checks);
+  return buildVmReport({ ...base, ...(notReached ? { reason: notReached } : {}), duration_ms: Math.round(performance.now() - t0) }, checks, {
+    judgeChecks: true,
+  });
+}
+
+/** Transport failures that mean the guest's sshd was never reached (not a refused tunnel, not a busy channel). */
+const NOT_REACHED_KINDS: ReadonlySet<string> = new Set(['refused', 'auth', 'host-key-changed', 'host-key-unknown', 'unreachable', 'timeout']);
+const DIAL_PHASES: ReadonlySet<unknown> = new Set(['tcp', 'banner', 'kex', 'auth']);
+
+/**
+ * When no guest check reached the guest and at least one failed to dial it, the VM's reason says so once
+ * (`guest not reached within 2s: no SSH banner from …`); its checks keep their own UNKNOWN results and the checks
+ * run from the host are still judged.
+ */
+export function guestNotReached(configured: readonly HealthCheck[], results: readonly CheckResult[]): string | undefined {
+  let first: string | undefined;
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    const t = transportOf(configured[i]!);
+    if (t !== 'ssh' && t !== 'ssh-tunnel') continue;
+    if (r.transport === 'agent') return undefined;
+    const kind = r.details.transport_error;
+    const phase = r.details.transport_phase;
+    const dialFailed = r.status === 'UNKNOWN' && typeof kind === 'string' && NOT_REACHED_KINDS.has(kind) && (phase === undefined || DIAL_PHASES.has(phase));
+    if (!dialFailed) return undefined;
+    first ??= r.message.replace(/^VM .*?: /, '');
+  }
+  return first === undefined || first.startsWith('guest not reached') ? first : `guest not reached: ${first}`;
 }

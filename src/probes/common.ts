@@ -13,15 +13,28 @@ export function timedOut(signal: AbortSignal): boolean {
  * service (UNKNOWN); a deadline is the service's failure (UNHEALTHY); a cancelled run is UNKNOWN.
  */
 export function outcomeFromError(err: unknown, signal: AbortSignal, timeoutMs: number, what: string): ProbeOutcome {
-  if (err instanceof TransportError) {
-    return { status: 'UNKNOWN', message: err.message, details: { transport_error: err.kind } };
-  }
+  if (err instanceof TransportError) return transportOutcome(err, timeoutMs);
   if (timedOut(signal)) {
     return { status: 'UNHEALTHY', message: `${what} did not finish within ${formatDuration(timeoutMs)}`, details: { timed_out: true } };
   }
   if (signal.aborted) return { status: 'UNKNOWN', message: `${what} was cancelled` };
   const code = (err as NodeJS.ErrnoException).code;
   return { status: 'UNHEALTHY', message: `${what} failed: ${(err as Error).message}`, details: code ? { error_code: code } : {} };
+}
+
+/**
+ * UNKNOWN for a transport failure. A deadline that passed before the transport was established says so with the
+ * check's timeout and the phase: `VM web-1: guest not reached within 2s: no SSH banner from 10.0.0.5:22`.
+ */
+export function transportOutcome(err: TransportError, timeoutMs: number): ProbeOutcome {
+  if (err.phase) {
+    return {
+      status: 'UNKNOWN',
+      message: err.message.replace('guest not reached:', `guest not reached within ${formatDuration(timeoutMs)}:`),
+      details: { transport_error: err.kind, transport_phase: err.phase },
+    };
+  }
+  return { status: 'UNKNOWN', message: err.message, details: { transport_error: err.kind } };
 }
 
 /** Details every exec-based probe keeps: exit status and capped output. */

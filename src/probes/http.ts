@@ -101,7 +101,7 @@ export const httpProbe: Probe<HttpCheck> = async (check, target, signal) => {
   const expected = Array.isArray(check.expected_status) ? check.expected_status : [check.expected_status];
   const details: Record<string, unknown> = { url: shownUrl, method: check.method };
   const secretValues = Object.entries(check.headers).filter(([k]) => isSecretHeader(k)).map(([, v]) => v);
-  let connected: { socket: Duplex } | undefined;
+  let connected: { socket: Duplex; remote?: string } | undefined;
   try {
     try {
       connected = await target.connect(host, port, signal);
@@ -111,6 +111,7 @@ export const httpProbe: Probe<HttpCheck> = async (check, target, signal) => {
       }
       throw err;
     }
+    if (connected.remote) details.remote_address = connected.remote;
     const res = await send(check, url, connected.socket, signal);
     details.status_code = res.statusCode;
     const contentType = res.headers['content-type'];

@@ -7,14 +7,14 @@ export const tcpProbe: Probe<TcpCheck> = async (check, target, signal) => {
   const where = `${check.host}:${check.port}`;
   const started = performance.now();
   try {
-    const { socket, via } = await target.connect(check.host, check.port, signal);
+    const { socket, via, remote } = await target.connect(check.host, check.port, signal);
     socket.destroy();
     const ms = Math.round(performance.now() - started);
     return {
       status: 'HEALTHY',
       message: `connected to ${where}${via === 'ssh-tunnel' ? ' in the guest' : ''} in ${ms}ms`,
       transport: via,
-      details: { host: check.host, port: check.port, connect_ms: ms },
+      details: { host: check.host, port: check.port, connect_ms: ms, ...(remote ? { remote_address: remote } : {}) },
     };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

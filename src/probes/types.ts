@@ -22,8 +22,9 @@ export interface ProbeTarget {
    * Open a TCP stream for a check's host:port. `localhost`, `127.0.0.1` and `::1` mean the guest
    * and go through the SSH tunnel; any other host is dialled from the hypervisor.
    * Throws TransportError when the tunnel cannot be had; a refused connection is an ordinary error.
+   * `remote`: for `localhost`, the guest address that answered (127.0.0.1 or ::1).
    */
-  connect(host: string, port: number, signal: AbortSignal): Promise<{ socket: Duplex; via: ProbeTransport }>;
+  connect(host: string, port: number, signal: AbortSignal): Promise<{ socket: Duplex; via: ProbeTransport; remote?: string }>;
 }
 
 /** Every probe type is one function of this shape (cf. blackbox_exporter's ProbeFn). */

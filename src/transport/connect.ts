@@ -3,6 +3,7 @@
  * bounded by the connect timeout, retried when sshd drops it during the handshake.
  */
 import { readFile } from 'node:fs/promises';
+import { connect as netConnect } from 'node:net';
 import { homedir } from 'node:os';
 import ssh2 from 'ssh2';
 import type { Client as SshClient, ConnectConfig, ParsedKey } from 'ssh2';
@@ -16,7 +17,7 @@ import {
   recordedKeyTypes,
   type KnownHostEntry,
 } from './known-hosts.js';
-import { TransportError } from './types.js';
+import { phaseText, TransportError, type TransportPhase } from './types.js';
 
 const { Client, utils } = ssh2;
 
@@ -43,6 +44,15 @@ export interface ConnectContext {
   loadIdentity: (file: string) => Promise<Buffer>;
   /** Idle time before a keepalive probe (3 unanswered: the connection is dead). Default 15 s. */
   keepaliveMs?: number;
+  /** Aborting abandons the attempt at once: its socket is destroyed and connect() rejects (see DialProgress). */
+  signal?: AbortSignal;
+  /** Updated as the attempt gets further, so whoever gives up on it can say how far it got. */
+  progress?: DialProgress;
+}
+
+/** How far a dial got: TCP connect, then sshd's banner, then key exchange, then authentication. */
+export interface DialProgress {
+  phase: Extract<TransportPhase, 'tcp' | 'banner' | 'kex' | 'auth'>;
 }
 
 /** `host:port`, with IPv6 literals bracketed. */
@@ -303,36 +313,66 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
     );
   };
 
+  const progress: DialProgress = ctx.progress ?? { phase: 'tcp' };
   const attempt = (timeoutMs: number): Promise<SshClient> =>
     new Promise<SshClient>((resolve, reject) => {
       const client = new Client();
       const state: { tcpConnected: boolean; hostKeyError?: TransportError } = { tcpConnected: false };
       let settled = false;
+      // Our own socket, so the phase is known: TCP up, then the first bytes (sshd's banner).
+      progress.phase = 'tcp';
+      const sock = netConnect({ host: target.host, port: target.port });
+      const onAbort = (): void => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        reject(new AttemptFailure(TransportError.notReached(target.vm, progress.phase, phaseText(progress.phase, where)), false));
+      };
+      const cleanup = (): void => {
+        ctx.signal?.removeEventListener('abort', onAbort);
+        client.removeAllListeners();
+        client.on('error', () => {}); // Late errors of a dead attempt are of no interest.
+        sock.removeAllListeners('data');
+        sock.on('error', () => {});
+        client.destroy();
+        sock.destroy();
+      };
       const fail = (err: unknown): void => {
         if (settled) return;
         settled = true;
-        client.removeAllListeners();
-        client.on('error', () => {}); // Late errors of a dead attempt are of no interest.
-        client.destroy();
+        cleanup();
         reject(classify(err, state));
       };
-      client.on('connect', () => {
+      sock.once('connect', () => {
         state.tcpConnected = true;
+        if (progress.phase === 'tcp') progress.phase = 'banner';
         // Small packets (channel open, close) must not wait for a delayed ACK: without this,
         // Nagle's algorithm adds ~40 ms to every exec on a warm connection.
-        client.setNoDelay(true);
+        sock.setNoDelay(true);
+      });
+      const onFirstData = (): void => {
+        if (progress.phase === 'banner') progress.phase = 'kex';
+      };
+      sock.once('data', onFirstData);
+      client.once('handshake', () => {
+        progress.phase = 'auth';
       });
       client.on('error', fail);
       client.on('close', () => fail(new Error('closed before ready')));
       client.once('ready', () => {
         if (settled) return;
         settled = true;
+        ctx.signal?.removeEventListener('abort', onAbort);
         client.removeAllListeners();
+        sock.removeListener('data', onFirstData);
         resolve(client);
       });
+      if (ctx.signal?.aborted) return onAbort();
+      ctx.signal?.addEventListener('abort', onAbort, { once: true });
       try {
         client.connect({
           ...base,
+          sock,
           readyTimeout: Math.max(1, Math.round(timeoutMs)),
           hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
             verifyHostKey(key).then(
@@ -361,9 +401,17 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
       // sshd's MaxStartups (10:30:100 by default) drops unauthenticated connections at random
       // beyond 10; a short random pause and another try usually gets through.
       const pause = 50 + Math.random() * 250;
-      if (!failure.retryable || retry >= MAX_RETRIES || Date.now() + pause >= deadline) throw failure.error;
+      if (!failure.retryable || retry >= MAX_RETRIES || Date.now() + pause >= deadline || ctx.signal?.aborted) throw failure.error;
       ctx.log(`VM ${target.vm}: sshd at ${where} dropped the handshake; retrying in ${Math.round(pause)} ms`);
-      await new Promise((r) => setTimeout(r, pause));
+      await new Promise<void>((r) => {
+        const timer = setTimeout(done, pause);
+        function done(): void {
+          clearTimeout(timer);
+          ctx.signal?.removeEventListener('abort', done);
+          r();
+        }
+        ctx.signal?.addEventListener('abort', done, { once: true });
+      });
     }
   }
 }

@@ -5,11 +5,11 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Client as SshClient, ClientChannel } from 'ssh2';
-import { connect, hostPort, readIdentity, type SshTarget } from './connect.js';
+import { connect, hostPort, readIdentity, type DialProgress, type SshTarget } from './connect.js';
 import { batchScript, BatchParser, type BatchItem } from './batch.js';
 import { collectExec, withLifeline } from './exec.js';
 import { Semaphore, type Release } from './semaphore.js';
-import { TransportError, type ExecOptions, type ExecResult, type GuestSession } from './types.js';
+import { phaseText, TransportError, type ExecOptions, type ExecResult, type GuestSession, type TransportPhase } from './types.js';
 
 export type { SshTarget } from './connect.js';
 
@@ -102,6 +102,19 @@ interface Live {
   lost?: TransportError;
 }
 
+/** What a channel open is waiting for, kept up to date so a deadline can say how far it got. */
+interface OpenTracker {
+  step: 'slot' | 'dial' | 'open';
+}
+
+/** A dial in progress, shared by every caller that needs the connection; abandoned when none waits any more. */
+interface Dialing {
+  promise: Promise<Live>;
+  abort: AbortController;
+  progress: DialProgress;
+  waiters: number;
+}
+
 /** A channel with its slot held, or sshd's refusal. */
 type OpenedChannel = { live: Live; channel: ClientChannel; release: Release } | { refused: Error & { reason?: number | string } };
 
@@ -110,7 +123,7 @@ class VmConnection {
   readonly key: string;
   readonly slots: Semaphore;
   #live: Live | undefined;
-  #connecting: Promise<Live> | undefined;
+  #dialing: Dialing | undefined;
   #backoffMs = 0;
   #backoffUntil = 0;
   #lastError: TransportError | undefined;
@@ -136,8 +149,23 @@ class VmConnection {
     return this.#live !== undefined;
   }
 
-  /** The ready connection: the current one, the one being dialled, or a new one. */
-  live(): Promise<Live> {
+  /** Where a dial in progress is, or 'tcp' when none is (a new one would start there). */
+  get dialPhase(): DialProgress['phase'] {
+    return this.#dialing?.progress.phase ?? 'tcp';
+  }
+
+  /** The TransportError for a deadline that passed in `phase` (or in the dial's phase for 'dial'). */
+  notReached(step: OpenTracker['step'] | TransportPhase, tunnelTo = ''): TransportError {
+    const phase: TransportPhase = step === 'dial' ? this.dialPhase : step === 'open' ? (tunnelTo ? 'tunnel' : 'channel') : step;
+    return TransportError.notReached(this.target.vm, phase, phaseText(phase, this.where, tunnelTo));
+  }
+
+  /**
+   * The ready connection: the current one, the one being dialled, or a new one. When `signal` aborts first, this
+   * rejects with "guest not reached" and the phase; a dial nobody waits for any more is abandoned and destroyed
+   * (connect_timeout caps a dial, it never holds up a check).
+   */
+  live(signal: AbortSignal): Promise<Live> {
     if (this.#closed) return Promise.reject(new TransportError(`VM ${this.target.vm}: the SSH pool is closed`, 'closed'));
     if (this.#live?.lost) {
       // Known dead but its 'close' has not come yet: drop it now.
@@ -145,19 +173,66 @@ class VmConnection {
       this.#live = undefined;
     }
     if (this.#live) return Promise.resolve(this.#live);
-    if (this.#connecting) return this.#connecting;
-    if (this.#lastError && Date.now() < this.#backoffUntil) {
-      // Fail fast while backing off: a fresh error object, the last attempt's words.
-      const last = this.#lastError;
-      return Promise.reject(new TransportError(last.message, last.kind, { cause: last.cause }));
+    if (!this.#dialing) {
+      if (this.#lastError && Date.now() < this.#backoffUntil) {
+        // Fail fast while backing off: a fresh error object, the last attempt's words.
+        const last = this.#lastError;
+        const again = new TransportError(last.message, last.kind, { cause: last.cause });
+        if (last.phase) Object.assign(again, { phase: last.phase, phaseText: last.phaseText });
+        return Promise.reject(again);
+      }
+      const abort = new AbortController();
+      const progress: DialProgress = { phase: 'tcp' };
+      const dialing: Dialing = { abort, progress, waiters: 0, promise: this.#dial(abort.signal, progress) };
+      this.#dialing = dialing;
+      void dialing.promise.then(
+        () => this.#dialDone(dialing),
+        () => this.#dialDone(dialing),
+      );
     }
-    this.#connecting = this.#dial().finally(() => {
-      this.#connecting = undefined;
-    });
-    return this.#connecting;
+    return this.#wait(this.#dialing, signal);
   }
 
-  async #dial(): Promise<Live> {
+  #dialDone(dialing: Dialing): void {
+    if (this.#dialing === dialing) this.#dialing = undefined;
+  }
+
+  #wait(dialing: Dialing, signal: AbortSignal): Promise<Live> {
+    if (signal.aborted) {
+      if (dialing.waiters === 0) dialing.abort.abort();
+      return Promise.reject(this.notReached('dial'));
+    }
+    dialing.waiters++;
+    return new Promise<Live>((resolve, reject) => {
+      let done = false;
+      const onAbort = (): void => {
+        if (done) return;
+        done = true;
+        reject(this.notReached('dial'));
+        // Nobody waits for this dial any more: abandon it now rather than let it run to connect_timeout.
+        if (--dialing.waiters === 0) dialing.abort.abort();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      dialing.promise.then(
+        (live) => {
+          if (done) return;
+          done = true;
+          dialing.waiters--;
+          signal.removeEventListener('abort', onAbort);
+          resolve(live);
+        },
+        (err: unknown) => {
+          if (done) return;
+          done = true;
+          dialing.waiters--;
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  async #dial(signal: AbortSignal, progress: DialProgress): Promise<Live> {
     const { target } = this;
     const reconnect = this.#everOpened;
     this.pool.counters.attempts++;
@@ -167,6 +242,8 @@ class VmConnection {
       client = await connect(target, {
         log: this.pool.log,
         loadIdentity: (file) => this.pool.identity(file),
+        signal,
+        progress,
         ...(this.pool.keepaliveMs !== undefined ? { keepaliveMs: this.pool.keepaliveMs } : {}),
       });
     } catch (err) {
@@ -202,11 +279,14 @@ class VmConnection {
     return live;
   }
 
-  /** End the connection; waits (bounded) for its socket to close. */
+  /** End the connection; waits (bounded) for its socket to close. A dial in progress is abandoned, never awaited. */
   async close(): Promise<void> {
     this.#closed = true;
-    const pending = this.#connecting;
-    if (pending) await pending.catch(() => undefined);
+    const pending = this.#dialing;
+    if (pending) {
+      pending.abort.abort();
+      await pending.promise.catch(() => undefined);
+    }
     const live = this.#live;
     this.#live = undefined;
     if (!live) return;
@@ -303,38 +383,77 @@ export class SshPool {
     return conn;
   }
 
-  /** Open a channel with a slot held; retried briefly when sshd is still counting a just-closed session. */
+  /**
+   * Open a channel with a slot held; retried briefly when sshd is still counting a just-closed session.
+   * A deadline that passes before the channel is open (waiting for a slot, the connection or sshd's answer) is
+   * "guest not reached" with the phase, never the service's failure. An established connection whose sshd does not
+   * answer a channel open before the deadline (frozen sshd, cut link) is dropped at once and redialled on next use.
+   */
   async #openChannel(
     conn: VmConnection,
     signal: AbortSignal,
     what: string,
     open: (client: SshClient, cb: (err: (Error & { reason?: number | string }) | undefined, channel: ClientChannel) => void) => void,
     retrySessionRace: boolean,
+    tracker: OpenTracker = { step: 'slot' },
+    tunnelTo = '',
   ): Promise<OpenedChannel> {
-    const release = await conn.slots.acquire(signal);
+    tracker.step = 'slot';
+    let release: Release;
+    try {
+      release = await conn.slots.acquire(signal);
+    } catch (err) {
+      throw signal.aborted ? conn.notReached('slot') : err;
+    }
     let handedOff = false; // once a channel holds the slot, its close frees it
     let redialled = false;
     try {
       for (let attempt = 0; ; attempt++) {
-        const live = await raceAbort(conn.live(), signal);
-        const result = await new Promise<{ channel: ClientChannel } | { error: Error & { reason?: number | string } }>((resolve) => {
+        tracker.step = 'dial';
+        const live = await conn.live(signal);
+        tracker.step = 'open';
+        const result = await new Promise<{ channel: ClientChannel } | { error: Error & { reason?: number | string } } | { aborted: true }>((resolve) => {
+          let answered = false;
+          const onAbort = (): void => {
+            if (answered) return;
+            answered = true;
+            resolve({ aborted: true });
+          };
+          signal.addEventListener('abort', onAbort, { once: true });
           try {
-            open(live.client, (err, channel) => resolve(err ? { error: err } : { channel }));
+            open(live.client, (err, channel) => {
+              if (answered) {
+                // The answer came after we gave up: close what was opened.
+                if (!err) {
+                  channel.on('error', () => {});
+                  channel.destroy();
+                }
+                return;
+              }
+              answered = true;
+              signal.removeEventListener('abort', onAbort);
+              resolve(err ? { error: err } : { channel });
+            });
           } catch (err) {
+            answered = true;
+            signal.removeEventListener('abort', onAbort);
             resolve({ error: err as Error });
           }
         });
+        if ('aborted' in result) {
+          const notReached = conn.notReached('open', tunnelTo);
+          if (!live.lost) {
+            live.lost = new TransportError(
+              `VM ${conn.target.vm}: sshd at ${conn.where} did not answer opening ${what} in time; the connection was dropped and will be redialled on next use`,
+              'timeout',
+            );
+            this.log(live.lost.message);
+            live.client.destroy();
+          }
+          throw notReached;
+        }
         if ('channel' in result) {
           handedOff = true;
-          if (signal.aborted) {
-            // Aborted while sshd was opening it: close it; the slot is freed when it is gone.
-            result.channel.once('close', release);
-            result.channel.on('error', () => {});
-            result.channel.destroy();
-            result.channel.resume();
-            result.channel.stderr?.resume();
-            throw signal.reason;
-          }
           return { live, channel: result.channel, release };
         }
         const err = result.error;
@@ -359,7 +478,11 @@ export class SshPool {
         // (reason 2). By the time that answer reaches us the session is free: try again.
         if (retrySessionRace && attempt < SESSION_RETRY_DELAYS_MS.length) {
           this.counters.sessionRetries++;
-          await sleep(SESSION_RETRY_DELAYS_MS[attempt]!, signal);
+          try {
+            await sleep(SESSION_RETRY_DELAYS_MS[attempt]!, signal);
+          } catch (e) {
+            throw signal.aborted ? conn.notReached('open', tunnelTo) : e;
+          }
           continue;
         }
         return { refused: err };
@@ -446,10 +569,17 @@ export class SshPool {
       });
     };
     let parser: BatchParser | undefined;
+    const tracker: OpenTracker = { step: 'slot' };
     queued.forEach((q, i) => {
       const onAbort = (): void => {
         if (!settled[i]) abandoned = true;
         const reason: unknown = q.options.signal.reason;
+        if (parser === undefined && (reason as { name?: string } | undefined)?.name === 'TimeoutError') {
+          // The channel was not open yet: the guest was not reached, which says nothing about the command.
+          settle(i, () => q.reject(conn.notReached(tracker.step)));
+          if (open > 0) bail();
+          return;
+        }
         // Its deadline passed while an earlier command of the batch still ran: this one never started, and that
         // says nothing about its service (UNKNOWN), unlike a command that ran out of time itself (UNHEALTHY).
         const neverStarted = parser !== undefined && parser.running < i && (reason as { name?: string } | undefined)?.name === 'TimeoutError';
@@ -476,7 +606,7 @@ export class SshPool {
     try {
       let opened: OpenedChannel;
       try {
-        opened = await this.#openScript(conn, whole.signal, script);
+        opened = await this.#openScript(conn, whole.signal, script, tracker);
       } catch (err) {
         if (!whole.signal.aborted) failRest(err);
         return;
@@ -531,9 +661,9 @@ export class SshPool {
   }
 
   /** One exec channel for a full script (already carrying its own lifeline). */
-  #openScript(conn: VmConnection, signal: AbortSignal, script: string): Promise<OpenedChannel> {
+  #openScript(conn: VmConnection, signal: AbortSignal, script: string, tracker?: OpenTracker): Promise<OpenedChannel> {
     this.counters.commandChannels++;
-    return this.#openChannel(conn, signal, 'a command channel', (client, cb) => client.exec(script, cb), true);
+    return this.#openChannel(conn, signal, 'a command channel', (client, cb) => client.exec(script, cb), true, tracker);
   }
 
   #refusedCommand(conn: VmConnection, refused: Error): TransportError {
@@ -564,30 +694,65 @@ export class SshPool {
     });
   }
 
-  async #forward(conn: VmConnection, host: string, port: number, signal: AbortSignal): Promise<Duplex> {
+  /**
+   * A tunnel to host:port from inside the guest. `localhost` means the guest's loopback and is sent as 127.0.0.1
+   * (the guest's sshd would otherwise have to resolve the name, and a minimal guest may have no /etc/hosts), then
+   * as ::1 when nothing listens on 127.0.0.1, as curl does.
+   */
+  async #forward(conn: VmConnection, host: string, port: number, signal: AbortSignal): Promise<{ stream: Duplex; remote: string }> {
     signal.throwIfAborted();
-    const opened = await this.#openChannel(conn, signal, `a tunnel to ${host}:${port}`, (client, cb) => client.forwardOut('127.0.0.1', 0, host, port, cb), false);
+    const name = host.toLowerCase();
+    const candidates = name === 'localhost' || name.endsWith('.localhost') ? ['127.0.0.1', '::1'] : [host];
+    let refused: Error | undefined;
+    for (const remote of candidates) {
+      try {
+        return { stream: await this.#forwardTo(conn, remote, port, signal, host), remote };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || signal.aborted) throw err;
+        refused ??= err as Error;
+      }
+    }
+    throw refused!;
+  }
+
+  async #forwardTo(conn: VmConnection, host: string, port: number, signal: AbortSignal, asked: string): Promise<Duplex> {
+    const shown = `${asked}:${port}`;
+    const to = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    const opened = await this.#openChannel(
+      conn,
+      signal,
+      `a tunnel to ${to}`,
+      (client, cb) => client.forwardOut('127.0.0.1', 0, host, port, cb),
+      false,
+      undefined,
+      to,
+    );
     if ('refused' in opened) {
       const err = opened.refused;
-      if (err.reason === OPEN_CONNECT_FAILED) {
+      const description = err.message.replace(/^\(SSH\) Channel open failure: /, '');
+      if (err.reason === OPEN_CONNECT_FAILED && !/name|resolv|known/i.test(description)) {
         // sshd could not connect to host:port from inside the guest: the service's own failure,
         // reported as an ordinary error with the errno-style code a direct connect would give.
-        const description = err.message.replace(/^\(SSH\) Channel open failure: /, '');
         const code = /refused/i.test(description)
           ? 'ECONNREFUSED'
           : /timed out/i.test(description)
             ? 'ETIMEDOUT'
             : /unreachable|no route/i.test(description)
               ? 'EHOSTUNREACH'
-              : /name|resolve|known/i.test(description)
-                ? 'ENOTFOUND'
-                : 'ECONNFAILED';
-        throw Object.assign(new Error(`connect to ${host}:${port} inside VM ${conn.target.vm} failed: ${description}`, { cause: err }), {
+              : 'ECONNFAILED';
+        throw Object.assign(new Error(`connect to ${to} inside VM ${conn.target.vm} failed: ${description}`, { cause: err }), {
           code,
         });
       }
-      const hint = err.reason === OPEN_ADMINISTRATIVELY_PROHIBITED ? '; allow it with AllowTcpForwarding yes in the guest sshd_config' : '';
-      throw new TransportError(`VM ${conn.target.vm}: sshd at ${conn.where} refused a tunnel to ${host}:${port} (${err.message})${hint}`, 'channel', {
+      // Refused by policy (AllowTcpForwarding no) or a name the guest could not resolve: the tunnel was never
+      // established, which says nothing about the service.
+      const hint =
+        err.reason === OPEN_ADMINISTRATIVELY_PROHIBITED
+          ? '; allow it with AllowTcpForwarding yes in the guest sshd_config'
+          : /name|resolv|known/i.test(description)
+            ? `; the guest could not resolve ${asked === host ? host : asked}`
+            : '';
+      throw new TransportError(`VM ${conn.target.vm}: sshd at ${conn.where} refused a tunnel to ${shown} (${description})${hint}`, 'channel', {
         cause: err,
       });
     }

@@ -23,8 +23,17 @@ export interface ExecOptions {
  * handshake timeout, channel refused). Probes that meet it report UNKNOWN, never UNHEALTHY:
  * it says nothing about whether the service works.
  */
+/**
+ * How far a connection or channel got before a deadline passed: waiting for a free channel slot, TCP
+ * connect, sshd's banner, key exchange, authentication, then opening the command channel or tunnel.
+ */
+export type TransportPhase = 'slot' | 'tcp' | 'banner' | 'kex' | 'auth' | 'channel' | 'tunnel';
+
 export class TransportError extends Error {
   override readonly name = 'TransportError';
+  /** Set when a deadline passed before the transport was established; `phaseText` says what was missing. */
+  phase?: TransportPhase;
+  phaseText?: string;
   constructor(
     message: string,
     readonly kind:
@@ -41,11 +50,42 @@ export class TransportError extends Error {
   ) {
     super(message, options);
   }
+
+  /** A deadline that passed before the guest was reached: `VM x: guest not reached: no SSH banner from …`. */
+  static notReached(vm: string, phase: TransportPhase, phaseText: string): TransportError {
+    const err = new TransportError(`VM ${vm}: guest not reached: ${phaseText}`, 'timeout');
+    err.phase = phase;
+    err.phaseText = phaseText;
+    return err;
+  }
+}
+
+/** Words for what was missing when a deadline passed in `phase` (`where` is host:port of sshd). */
+export function phaseText(phase: TransportPhase, where: string, extra = ''): string {
+  switch (phase) {
+    case 'slot':
+      return `every SSH channel to ${where} stayed busy (ssh.max_sessions)`;
+    case 'tcp':
+      return `no TCP connection to ${where}`;
+    case 'banner':
+      return `no SSH banner from ${where}`;
+    case 'kex':
+      return `SSH key exchange with ${where} not finished`;
+    case 'auth':
+      return `SSH authentication at ${where} not finished`;
+    case 'channel':
+      return `sshd at ${where} did not open a command channel`;
+    case 'tunnel':
+      return `sshd at ${where} did not open the tunnel${extra ? ` to ${extra}` : ''}`;
+  }
 }
 
 /** A guest reachable over SSH: commands as channels, TCP as forwardOut tunnels, on one connection. */
 export interface GuestSession {
   exec(command: string, options: ExecOptions): Promise<ExecResult>;
-  /** A TCP stream to host:port as seen from inside the guest. */
-  forward(host: string, port: number, signal: AbortSignal): Promise<Duplex>;
+  /**
+   * A TCP stream to host:port as seen from inside the guest. `localhost` is sent as 127.0.0.1, then ::1 when
+   * nothing listens there, so the guest's resolver is never asked; `remote` is the address that answered.
+   */
+  forward(host: string, port: number, signal: AbortSignal): Promise<{ stream: Duplex; remote: string }>;
 }

@@ -31,7 +31,7 @@ describe('durations', () => {
 describe('parseConfig', () => {
   it('applies the seed defaults', () => {
     const c = parseConfig('health_checks:\n  - {name: a, type: command, exec: "true"}\n  - {name: d, type: disk}\n', 'c.yaml');
-    expect(c.health_checks[0]).toMatchObject({ timeout: 5000, interval: 30_000, failure_threshold: 3, success_threshold: 1, critical: true, exit_code: 0, tags: [] });
+    expect(c.health_checks[0]).toMatchObject({ timeout: 5000, interval: 30_000, failure_threshold: 3, success_threshold: 1, critical: false, exit_code: 0, tags: [] });
     expect(c.health_checks[1]).toMatchObject({ path: '/', warning_percent: 80, critical_percent: 90 });
   });
 

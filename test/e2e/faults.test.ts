@@ -29,7 +29,7 @@ suite('faults', () => {
   const L = lab as Lab;
   const guest = [
     { name: 'ping', type: 'command', exec: 'echo PONG', expected_output: 'PONG' },
-    { name: 'api', type: 'http', url: 'http://localhost:8080/health' },
+    { name: 'api', type: 'http', url: 'http://localhost:8080/health', critical: true },
   ];
 
   describe('VMs that cannot be evaluated are UNKNOWN with the reason, and no probe runs', () => {

@@ -32,6 +32,7 @@ suite('stateful check and history', () => {
         {
           name: 'api',
           type: 'http',
+          critical: true,
           url: 'http://localhost:8080/health',
           failure_threshold: 3,
           on_failure: `echo fail >> ${marker}`,

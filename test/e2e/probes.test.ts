@@ -79,7 +79,7 @@ suite('probes against the lab', () => {
     afterAll(() => labFault('web-2', 'start', 'nginx'));
     it('makes the http check UNHEALTHY and the VM UNHEALTHY, while other checks still run', async () => {
       const report = await runLab(L, ['web-2'], [
-        { name: 'api', type: 'http', url: 'http://localhost:8080/health' },
+        { name: 'api', type: 'http', url: 'http://localhost:8080/health', critical: true },
         { name: 'ping', type: 'command', exec: 'redis-cli -h 127.0.0.1 ping', expected_output: 'PONG' },
       ]);
       expect(checkOf(report, 'web-2', 'api')).toMatchObject({ status: 'UNHEALTHY', message: expect.stringMatching(/refused/) });

@@ -6,130 +6,20 @@
  *
  * Every wait is bounded, and generous: on a loaded 2-core machine a round can take seconds.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ensureLab, isRoot, labExec, labFault, REPO_ROOT, run, type Lab } from '../lab/lab.js';
 import { parseExposition } from '../outputs/exposition.js';
 import { labConfigYaml, type CheckSpec } from '../support/fleet-run.js';
+import { killWatches, watch, WAIT_MS } from '../support/watch-proc.js';
 
 const BIN = path.join(REPO_ROOT, 'bin', 'clonebox.js');
 const lab = isRoot() ? await ensureLab() : undefined;
 const suite = lab ? describe : describe.skip;
 if (!lab) console.warn('clonebox: watch tests skipped: the lab needs root (network namespaces)');
-
-/** Long enough for a round on a machine with a load of 20; every wait below ends by itself. */
-const WAIT_MS = 45_000;
-
-interface WatchEvent {
-  type: 'transition' | 'status' | 'action' | 'round' | 'stop';
-  vm?: string;
-  check?: string;
-  from?: string | null;
-  to?: string;
-  hard?: boolean;
-  streak?: string;
-  kind?: string;
-  status?: string;
-  round?: number;
-  reason?: string;
-  exit_code?: number;
-  ssh_connections_opened?: number;
-  message?: string;
-}
-
-/** A `health watch` child process whose stdout is read line by line (JSON lines with --json). */
-class Watch {
-  readonly child: ChildProcess;
-  readonly lines: string[] = [];
-  readonly events: WatchEvent[] = [];
-  stderr = '';
-  readonly exited: Promise<number>;
-  #waiters: (() => void)[] = [];
-
-  constructor(args: string[], options: { json?: boolean } = {}) {
-    this.child = spawn('node', [BIN, 'health', 'watch', ...args, ...(options.json === false ? [] : ['--json'])], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      this.lines.push(line);
-      if (options.json !== false) this.events.push(JSON.parse(line) as WatchEvent);
-      this.#notify();
-    });
-    this.child.stderr!.on('data', (d: Buffer) => {
-      this.stderr += d.toString();
-      this.#notify();
-    });
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
-    // Never outlives the test file.
-    const guard = setTimeout(() => this.child.kill('SIGKILL'), 240_000);
-    guard.unref();
-    void this.exited.then(() => {
-      clearTimeout(guard);
-      this.#notify();
-    });
-  }
-
-  #notify(): void {
-    for (const w of this.#waiters.splice(0)) w();
-  }
-
-  /** Resolves with the first event from index `from` on that matches; fails after `timeoutMs` saying what it saw. */
-  async next(what: string, match: (e: WatchEvent) => boolean, from = 0, timeoutMs = WAIT_MS): Promise<{ event: WatchEvent; index: number }> {
-    const deadline = Date.now() + timeoutMs;
-    let exited = false;
-    void this.exited.then(() => (exited = true));
-    for (;;) {
-      const index = this.events.findIndex((e, i) => i >= from && match(e));
-      if (index >= 0) return { event: this.events[index]!, index };
-      if (exited || Date.now() > deadline) {
-        throw new Error(`no ${what} within ${timeoutMs} ms${exited ? ' (the watch exited)' : ''}; events:\n${this.lines.slice(-30).join('\n')}\nstderr:\n${this.stderr.slice(-2000)}`);
-      }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 250);
-        this.#waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-  }
-
-  /** The first round line with a number ≥ n. */
-  round(n: number, from = 0): Promise<{ event: WatchEvent; index: number }> {
-    return this.next(`round ${n}`, (e) => e.type === 'round' && (e.round ?? 0) >= n, from);
-  }
-
-  /** Waits until stderr matches. */
-  async stderrMatch(re: RegExp, timeoutMs = WAIT_MS): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = this.stderr.match(re);
-      if (m) return m;
-      if (Date.now() > deadline) throw new Error(`stderr never matched ${re} within ${timeoutMs} ms:\n${this.stderr.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  /** Ctrl-C; resolves with the exit code and how long the watch took to stop. */
-  async interrupt(): Promise<{ code: number; ms: number }> {
-    const t0 = Date.now();
-    this.child.kill('SIGINT');
-    const code = await Promise.race([this.exited, new Promise<number>((r) => setTimeout(() => r(-1), 20_000))]);
-    return { code, ms: Date.now() - t0 };
-  }
-}
-
-const watches: Watch[] = [];
-function watch(args: string[], options: { json?: boolean } = {}): Watch {
-  const w = new Watch(args, options);
-  watches.push(w);
-  return w;
-}
 
 async function tempConfig(L: Lab, checks: CheckSpec[]): Promise<{ dir: string; config: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'clonebox-watch-'));
@@ -153,7 +43,7 @@ suite('health watch', { timeout: 150_000 }, () => {
   const L = lab as Lab;
 
   afterEach(async () => {
-    for (const w of watches.splice(0)) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+    killWatches();
   });
   afterAll(async () => {
     await labFault('web-1', 'clear');
@@ -265,7 +155,7 @@ suite('health watch', { timeout: 150_000 }, () => {
     // `[c]lonebox…` matches the sleep's command line but not the shell running pgrep.
     const pgrep = `pgrep -f '[c]${tag.slice(1)}'`;
     const { config } = await tempConfig(L, [
-      { name: 'api', type: 'http', url: 'http://localhost:8080/health', timeout: '2s', failure_threshold: 2 },
+      { name: 'api', type: 'http', url: 'http://localhost:8080/health', timeout: '2s', failure_threshold: 2, critical: true },
       // Runs far longer than the test: it is in flight when Ctrl-C comes.
       { name: 'slow', type: 'command', exec: `sleep 97 # ${tag}`, timeout: '120s' },
     ]);
@@ -333,7 +223,7 @@ suite('health watch', { timeout: 150_000 }, () => {
   });
 
   it('on a terminal: a live table on the alternate screen, the final table left behind', async () => {
-    const { config } = await tempConfig(L, [{ name: 'api', type: 'http', url: 'http://localhost:8080/health', timeout: '2s', failure_threshold: 2 }]);
+    const { config } = await tempConfig(L, [{ name: 'api', type: 'http', url: 'http://localhost:8080/health', timeout: '2s', failure_threshold: 2, critical: true }]);
     // util-linux's script(1) gives the watch a real pseudo-terminal.
     const cmd = `stty cols 100 rows 30; exec node ${BIN} health watch web-1 web-3 --config ${config} --interval 300ms --rounds 4 --no-store`;
     const r = await run('script', ['-qec', cmd, '/dev/null'], { timeoutMs: 90_000, env: { ...process.env, NO_COLOR: '1', TERM: 'xterm' } });
@@ -349,7 +239,7 @@ suite('health watch', { timeout: 150_000 }, () => {
   });
 
   it('elsewhere: one plain line per transition', async () => {
-    const { config } = await tempConfig(L, [{ name: 'api', type: 'http', url: 'http://localhost:8080/health', timeout: '2s', failure_threshold: 2 }]);
+    const { config } = await tempConfig(L, [{ name: 'api', type: 'http', url: 'http://localhost:8080/health', timeout: '2s', failure_threshold: 2, critical: true }]);
     const w = watch(['web-3', '--config', config, '--interval', '300ms', '--rounds', '3', '--no-store'], { json: false });
     expect(await w.exited).toBe(2);
     expect(w.lines).toHaveLength(2);

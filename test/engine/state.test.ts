@@ -179,6 +179,7 @@ describe('advanceReports: a round of VM reports', () => {
     total_checks: 0,
     healthy_checks: 0,
     unhealthy_checks: 0,
+    degraded_checks: 0,
   });
   const policy = policyFromVms([
     { name: 'web-1', checks: [{ name: 'api', failure_threshold: 2, success_threshold: 1, on_failure: 'systemctl restart api' }] },

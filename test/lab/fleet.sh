@@ -10,6 +10,10 @@
 #   fleet.sh fault VM link down|up                       the VM's NIC (eth0 inside the namespace)
 #   fleet.sh fault VM disk PERCENT                       fill the VM's data tmpfs to about PERCENT used
 #   fleet.sh fault VM hostkey rotate|restore             new sshd host key; known_hosts keeps the old one
+#   fleet.sh fault VM freeze-ssh|thaw-ssh                every sshd process of the VM (mid-session freeze)
+#   fleet.sh fault VM blackhole on|off                   drop every packet the VM receives
+#   fleet.sh fault VM slowauth SECONDS|off               sshd takes SECONDS to accept a key
+#   fleet.sh fault VM nohosts on|off                     sshd sees no /etc/hosts and no resolver
 #   fleet.sh fault VM clear                              undo every fault on VM
 #
 # Network rule: the only addresses used are 10.213.0.0/16 on veths into namespaces made here, and
@@ -99,6 +103,21 @@ lock_lab() {
   [[ -d $LAB ]] || mkdir -p "$LAB"
   exec 9>"$LAB/.lock"
   flock -w 300 9 || die "another fleet.sh has held $LAB/.lock for 5 minutes"
+  claim_prefix
+}
+
+# One lab per name prefix: a second checkout that forgot CLONEBOX_LAB_NS must not take over the first one's
+# namespaces (its sshd would answer with other host keys). The claim lapses when the owning lab's directory is gone.
+claim_prefix() {
+  local claims=/run/clonebox-labs owner=""
+  [[ -d $claims ]] || mkdir -p "$claims"
+  if [[ -f $claims/$NSP ]]; then
+    read -r owner <"$claims/$NSP" || true
+    if [[ -n $owner && $owner != "$LAB" && -d $owner/vms ]]; then
+      die "the namespaces $NSP-* belong to the lab at $owner; give this one its own with CLONEBOX_LAB_NS, CLONEBOX_LAB_NET and CLONEBOX_LAB_DIR (see test/lab/README.md), or remove $claims/$NSP if that lab is gone"
+    fi
+  fi
+  [[ $owner == "$LAB" ]] || printf '%s\n' "$LAB" >"$claims/$NSP"
 }
 
 # Reads a whole file into the variable named $1 (empty when missing), without forking.
@@ -245,6 +264,17 @@ PrintMotd no
 PrintLastLog no
 Subsystem sftp internal-sftp
 EOF
+  # Fault `slowauth N`: the keys come from a command that takes N seconds to answer (then prints the lab's keys).
+  if [[ -f $d/slowauth ]]; then
+    conf=${conf/"AuthorizedKeysFile $LAB/ssh/authorized_keys"/"AuthorizedKeysFile none"}
+    conf+="AuthorizedKeysCommand $d/slowauth.sh
+AuthorizedKeysCommandUser root
+"
+    write_if_changed "$d/slowauth.sh" "#!/bin/sh
+read -r s <'$d/slowauth' 2>/dev/null && sleep \"\$s\"
+exec cat '$LAB/ssh/authorized_keys'
+" 755
+  fi
   write_if_changed "$d/sshd_config" "$conf"
 }
 
@@ -366,8 +396,9 @@ start_service() { # vm service
       # `ip netns exec` makes for sshd only (the host's /root is untouched). Like a real guest, and
       # the host root's shell rc files (slow ones, too) are not run for every guest command.
       # shellcheck disable=SC2016 # $1.. are the inner sh's arguments
-      ns_daemon "$vm" /bin/sh -c 'mount --bind "$1" /root && exec /usr/sbin/sshd -f "$2" -E "$3"' \
-        guest-sshd "$d/root" "$d/sshd_config" "$d/sshd.log" ;;
+      # Fault `nohosts on`: the guest has neither /etc/hosts nor a resolver (a minimal guest), as sshd sees it.
+      ns_daemon "$vm" /bin/sh -c 'mount --bind "$1" /root && if [ -e "$4" ]; then mount --bind /dev/null /etc/hosts && mount --bind /dev/null /etc/resolv.conf; fi && exec /usr/sbin/sshd -f "$2" -E "$3"' \
+        guest-sshd "$d/root" "$d/sshd_config" "$d/sshd.log" "$d/nohosts" ;;
     nginx) ns_daemon "$vm" /usr/sbin/nginx -p "$d" -c "$d/nginx.conf" -e "$d/nginx.log" ;;
     redis) ns_daemon "$vm" /usr/bin/redis-server "$d/redis.conf" ;;
     postgres) ns_daemon "$vm" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$d/pg" -l "$d/pg-run/postgres.log" -W start ;;
@@ -625,6 +656,7 @@ health_checks:
   - name: api-health
     type: http
     url: http://localhost:8080/health
+    critical: true
     expected_json:
       status: ok
   - name: web-root
@@ -657,6 +689,7 @@ EOF
         type: tcp
         host: localhost
         port: 5432
+        critical: true
       - name: pg-ready
         type: command
         exec: pg_isready -h 127.0.0.1 -p 5432
@@ -724,7 +757,9 @@ up_vm() { # vm
   fi
   [[ ! -e $d/data/fill ]] || rm -f "$d/data/fill"
   hostkey_is_baseline "$vm" || { install_baseline_hostkey "$vm"; restart+="sshd "; }
-  # A changed config (a newer fleet.sh) takes a restart.
+  # A changed config (a newer fleet.sh) takes a restart. Faults that live in files go back to the baseline.
+  rm -f "$d/slowauth"
+  if [[ -e $d/nohosts ]]; then rm -f "$d/nohosts"; restart+="sshd "; fi
   write_sshd_config "$vm"
   ((WROTE == 0)) || restart+="sshd "
   write_nginx_config "$vm"
@@ -857,7 +892,35 @@ cmd_status() {
 }
 
 usage_fault() {
-  die "usage: fleet.sh fault VM stop|start|freeze|thaw SERVICE | drop ssh | link down|up | disk PERCENT | hostkey rotate|restore | clear"
+  die "usage: fleet.sh fault VM stop|start|freeze|thaw SERVICE | drop ssh | freeze-ssh | thaw-ssh | blackhole on|off | slowauth SECONDS|off | nohosts on|off | link down|up | disk PERCENT | hostkey rotate|restore | clear"
+}
+
+# Every sshd process in VM's namespace: the listener and each connection's own.
+ssh_pids() { # vm
+  local p comm
+  for p in $(ip netns pids "${NSN[$1]}"); do
+    comm=""
+    read -r comm <"/proc/$p/comm" 2>/dev/null || true
+    [[ $comm != sshd ]] || echo "$p"
+  done
+}
+
+blackhole() { # vm on|off: the VM drops every packet that comes in on its NIC (no answer, no reset)
+  local ns=${NSN[$1]}
+  while ip netns exec "$ns" iptables -w -D INPUT -i eth0 -j DROP 2>/dev/null; do :; done
+  [[ $2 == off ]] || ip netns exec "$ns" iptables -w -I INPUT -i eth0 -j DROP
+}
+
+# A link that went down leaves FAILED neighbour entries that delay the next packets by seconds: flush both ends.
+flush_neigh() { # vm
+  ip neigh flush dev "$NSP-$1" 2>/dev/null || true
+  ip -n "${NSN[$1]}" neigh flush dev eth0 2>/dev/null || true
+}
+
+restart_sshd() { # vm: a new listener (open connections live on in their own processes)
+  stop_service "$1" sshd
+  start_service "$1" sshd
+  wait_ports "$1" sshd
 }
 
 cmd_fault() {
@@ -904,9 +967,40 @@ cmd_fault() {
       echo "$vm: sshd stopped and every SSH connection to it dropped" ;;
     link)
       case ${1:-} in
-        down | up) ip -n "${NSN[$vm]}" link set eth0 "$1"; echo "$vm: link $1" ;;
+        down) ip -n "${NSN[$vm]}" link set eth0 down; echo "$vm: link down" ;;
+        up) ip -n "${NSN[$vm]}" link set eth0 up; flush_neigh "$vm"; echo "$vm: link up" ;;
         *) usage_fault ;;
       esac ;;
+    freeze-ssh)
+      # sshd frozen mid-session: the listener and every connection's process stop (SIGSTOP); TCP stays up.
+      mapfile -t pids < <(ssh_pids "$vm")
+      ((${#pids[@]})) || die "$vm: sshd is not running"
+      kill -STOP "${pids[@]}"
+      echo "$vm: every sshd process frozen (${#pids[@]})" ;;
+    thaw-ssh)
+      mapfile -t pids < <(ssh_pids "$vm")
+      ((${#pids[@]} == 0)) || kill -CONT "${pids[@]}"
+      echo "$vm: sshd thawed" ;;
+    blackhole)
+      case ${1:-} in
+        on | off) blackhole "$vm" "$1"; flush_neigh "$vm"; echo "$vm: blackhole $1" ;;
+        *) usage_fault ;;
+      esac ;;
+    slowauth)
+      case ${1:-} in
+        off) rm -f "$d/slowauth" ;;
+        *) [[ ${1:-} =~ ^[0-9]+$ ]] || usage_fault; printf '%s\n' "$1" >"$d/slowauth" ;;
+      esac
+      write_sshd_config "$vm"
+      ((WROTE == 0)) || restart_sshd "$vm"
+      echo "$vm: slowauth ${1}" ;;
+    nohosts)
+      case ${1:-} in
+        on) [[ -e $d/nohosts ]] || { : >"$d/nohosts"; restart_sshd "$vm"; } ;;
+        off) [[ ! -e $d/nohosts ]] || { rm -f "$d/nohosts"; restart_sshd "$vm"; } ;;
+        *) usage_fault ;;
+      esac
+      echo "$vm: nohosts $1" ;;
     disk)
       if ! [[ ${1:-} =~ ^[0-9]+$ ]] || (($1 > 100)); then usage_fault; fi
       data_fill_to "$vm" "$1" ;;
@@ -926,6 +1020,15 @@ cmd_fault() {
       wait_ports "$vm" sshd ;;
     clear)
       ip -n "${NSN[$vm]}" link set eth0 up
+      blackhole "$vm" off
+      flush_neigh "$vm"
+      mapfile -t pids < <(ssh_pids "$vm")
+      ((${#pids[@]} == 0)) || kill -CONT "${pids[@]}"
+      if [[ -e $d/slowauth || -e $d/nohosts ]]; then
+        rm -f "$d/slowauth" "$d/nohosts"
+        write_sshd_config "$vm"
+        stop_service "$vm" sshd
+      fi
       rm -f "$d/data/fill"
       if ! hostkey_is_baseline "$vm"; then install_baseline_hostkey "$vm"; stop_service "$vm" sshd; fi
       STARTED=()
@@ -943,6 +1046,6 @@ case ${1:-} in
   status) cmd_status ;;
   fault) shift; cmd_fault "$@" ;;
   *)
-    sed -n '6,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '6,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 64 ;;
 esac

@@ -62,7 +62,7 @@ const lab = isRoot() ? await ensureLab() : undefined;
       stringify({
         libvirt: { uri: `test://${node}`, address_source: 'lease' },
         // From the host, nothing listens on port 1 of a lab VM: refused at once, UNHEALTHY, on_failure fires.
-        health_checks: [{ name: 'port-1', type: 'tcp', host: '{{address}}', port: 1, timeout: '3s', failure_threshold: 1, on_failure: { command: ACTION, where: 'host' } }],
+        health_checks: [{ name: 'port-1', type: 'tcp', host: '{{address}}', port: 1, timeout: '3s', critical: true, failure_threshold: 1, on_failure: { command: ACTION, where: 'host' } }],
       }),
     );
     const r = await clonebox(['health', 'check', '--all', '--config', config, '--store', path.join(dir, 'h.db'), '--libvirt-backend', backend, '-o', 'json', '-o', 'table', '-o', 'nagios'], { cwd: dir });

@@ -48,6 +48,7 @@ export function report(vm: string, checks: CheckResult[]): VMHealthReport {
     total_checks: checks.length,
     healthy_checks: 0,
     unhealthy_checks: 0,
+    degraded_checks: 0,
   };
 }
 

@@ -55,7 +55,7 @@ describe.skipIf(unavailable)('PostgreSQL', () => {
         {
           vm_name: 'web-1', overall_status: 'HEALTHY', timestamp: ts, duration_ms: 1,
           checks: [{ name: 'cmd', type: 'command', status: 'HEALTHY', timestamp: ts, duration_ms: 1, message: 'a\0b', critical: true, transport: 'ssh', details: { stdout: 'x\0y' } }],
-          counts: { total: 1, healthy: 1, degraded: 0, unhealthy: 0, unknown: 0 }, total_checks: 1, healthy_checks: 1, unhealthy_checks: 0,
+          counts: { total: 1, healthy: 1, degraded: 0, unhealthy: 0, unknown: 0 }, total_checks: 1, healthy_checks: 1, unhealthy_checks: 0, degraded_checks: 0,
         },
       ]);
       const [row] = await store.history({ vm: 'web-1', sinceMs: 0 });

@@ -244,7 +244,7 @@ describe('SshPool against a real sshd', () => {
     });
 
     it('tunnels to a port as the guest sees it', async () => {
-      const stream = await pool.session(sshd.target()).forward('127.0.0.1', echoPort, signal());
+      const { stream } = await pool.session(sshd.target()).forward('127.0.0.1', echoPort, signal());
       const reply = new Promise<string>((resolve) => stream.once('data', (d: Buffer) => resolve(d.toString())));
       stream.write('ping');
       expect(await reply).toBe('ping');
@@ -256,7 +256,7 @@ describe('SshPool against a real sshd', () => {
       await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
       const port = (web.address() as net.AddressInfo).port;
       try {
-        const stream = await pool.session(sshd.target()).forward('127.0.0.1', port, signal());
+        const { stream } = await pool.session(sshd.target()).forward('127.0.0.1', port, signal());
         const body = await new Promise<string>((resolve, reject) => {
           const req = http.request({ host: 'localhost', port, path: '/health', agent: false, createConnection: () => stream as net.Socket }, (res) => {
             let text = '';
@@ -274,7 +274,7 @@ describe('SshPool against a real sshd', () => {
     it('gives the slot back when the stream is destroyed unread (12 tunnels in turn with max_sessions 2)', async () => {
       const session = pool.session(sshd.target({ vm: 'test-vm-2', maxSessions: 2 }));
       for (let i = 0; i < 12; i++) {
-        const stream = await session.forward('127.0.0.1', echoPort, signal(3000));
+        const { stream } = await session.forward('127.0.0.1', echoPort, signal(3000));
         stream.write('x'); // the echo comes back and is never read
         await new Promise((r) => setTimeout(r, 5));
         stream.destroy();
@@ -336,6 +336,45 @@ describe('SshPool connection faults', () => {
       expect(err.message).toContain('800 ms');
       expect(elapsed).toBeGreaterThanOrEqual(750);
       expect(elapsed).toBeLessThan(800 + 700);
+    } finally {
+      await pool.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+
+  it('a deadline before the banner: "guest not reached" with the phase, and the dial nobody waits for is abandoned', async () => {
+    const sockets: net.Socket[] = [];
+    const closed: Promise<void>[] = [];
+    const silent = net.createServer((s) => {
+      sockets.push(s);
+      closed.push(new Promise((r) => s.on('close', () => r())));
+      s.resume(); // read (and drop) what comes, so the peer's FIN is seen
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as net.AddressInfo).port;
+    const pool = new SshPool();
+    const t = Date.now();
+    try {
+      // connect_timeout is far away: the check's own deadline must end the wait, and the attempt with it.
+      const session = pool.session(sshd.target({ port, connectTimeoutMs: 20_000 }));
+      const [a, b] = await Promise.all([
+        transportError(session.exec('true', { signal: signal(400) })),
+        transportError(session.exec('echo b', { signal: signal(400) })),
+      ]);
+      const elapsed = Date.now() - t;
+      for (const err of [a, b]) {
+        expect(err.kind).toBe('timeout');
+        expect(err.phase).toBe('banner');
+        expect(err.message).toBe(`VM test-vm: guest not reached: no SSH banner from 127.0.0.1:${port}`);
+      }
+      expect(elapsed).toBeLessThan(400 + 2000);
+      // The server sees the abandoned connection closed, long before connect_timeout.
+      expect(closed.length).toBe(1);
+      await Promise.race([closed[0], new Promise((_, reject) => setTimeout(() => reject(new Error('the dial was not abandoned')), 3000))]);
+      const c0 = Date.now();
+      await pool.close();
+      expect(Date.now() - c0).toBeLessThan(1000);
     } finally {
       await pool.close();
       for (const s of sockets) s.destroy();
@@ -502,6 +541,21 @@ describe('SshPool connection faults', () => {
     expect(pool.stats()).toMatchObject({ connectionsOpened: 2, open: 1 });
     expect(logs.some((l) => l.includes('(reconnected)'))).toBe(true);
     await pool.close();
+  });
+});
+
+describe('SshPool tunnels sshd will not open', () => {
+  it('AllowTcpForwarding no: a transport error (UNKNOWN) with sshd\'s reason and the setting to change', async () => {
+    const sshd = await startSshd({ extraConfig: ['AllowTcpForwarding no'] });
+    const pool = new SshPool();
+    try {
+      const err = await transportError(pool.session(sshd.target()).forward('localhost', 80, signal()));
+      expect(err.kind).toBe('channel');
+      expect(err.message).toMatch(/refused a tunnel to localhost:80 .*AllowTcpForwarding yes/);
+    } finally {
+      await pool.close();
+      await sshd.cleanup();
+    }
   });
 });
 
