@@ -64,7 +64,15 @@ const lab = isRoot() ? await ensureLab() : undefined;
         },
         { name: 'echo-basic', type: 'http', url: `http://probe:${SECRETS.urlPassword}@127.0.0.2:${port}/basic`, failure_threshold: 1, timeout: '3s' },
         // A command that prints its password: the env and file references are resolved, run, and masked in what it printed.
-        { name: 'prints-password', type: 'command', exec: `echo "db password \${env:CB_DBPASS} and \${file:${secretFile}}"; exit 1`, failure_threshold: 1, timeout: '5s' },
+        {
+          name: 'prints-password',
+          type: 'command',
+          exec: `echo "db password \${env:CB_DBPASS} and \${file:${secretFile}}"; exit 1`,
+          failure_threshold: 1,
+          timeout: '5s',
+          // An action holding a secret: its command is recorded and its output kept, both masked.
+          on_failure: { command: 'echo "reset with ${env:CB_DBPASS}"', where: 'host' },
+        },
       ]),
     );
   });
@@ -84,9 +92,11 @@ const lab = isRoot() ? await ensureLab() : undefined;
     expect(checks['prints-password']!.status).toBe('UNHEALTHY');
     expect(String(checks['prints-password']!.details.stdout)).toBe('db password *** and ***\n');
 
+    expect(r.stderr).toMatch(/action web-1\/prints-password: on_failure "echo "reset with \*\*\*"" ok/);
     const h = await clonebox(['health', 'history', 'web-1', '--store', store, '--json', '--last', '1h']);
     expect(h.code).toBe(0);
     expect(h.stdout).toContain('echo-headers');
+    expect(h.stdout).toContain('reset with ***');
     expectNoSecret(h.stdout + h.stderr, 'history');
   });
 
