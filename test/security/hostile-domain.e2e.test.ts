@@ -47,6 +47,8 @@ const ACTION = [
   `printf '%s %s\\n' {{check}} "{{status}}" >> fired.log`,
 ].join('; ');
 
+const GUEST_ACTION = [`printf '%s\\n' "{{vm}}" >> guest-double.log`, `printf '%s\\n' '{{vm}}' >> guest-single.log`, `printf '%s\\n' {{vm}} >> guest-unquoted.log`, `echo "{{vm}} {{address}}" > /dev/null`].join('; ');
+
 const lab = isRoot() ? await ensureLab() : undefined;
 (lab ? describe : describe.skip)('hostile domain names', () => {
   const L = lab as Lab;
@@ -61,8 +63,13 @@ const lab = isRoot() ? await ensureLab() : undefined;
       config,
       stringify({
         libvirt: { uri: `test://${node}`, address_source: 'lease' },
-        // From the host, nothing listens on port 1 of a lab VM: refused at once, UNHEALTHY, on_failure fires.
-        health_checks: [{ name: 'port-1', type: 'tcp', host: '{{address}}', port: 1, timeout: '3s', critical: true, failure_threshold: 1, on_failure: { command: ACTION, where: 'host' } }],
+        ssh: { user: 'root', identity_file: L.identityFile, known_hosts: L.knownHostsFile, host_key_policy: 'strict', connect_timeout: '5s' },
+        // From the host, nothing listens on port 1 (or 2) of a lab VM: refused at once, UNHEALTHY, on_failure fires.
+        health_checks: [
+          { name: 'port-1', type: 'tcp', host: '{{address}}', port: 1, timeout: '3s', critical: true, failure_threshold: 1, on_failure: { command: ACTION, where: 'host' } },
+          // The same styles in the guest (over SSH, the values set by quoted assignments); the lab guests share the host's /tmp.
+          { name: 'port-2', type: 'tcp', host: '{{address}}', port: 2, timeout: '3s', critical: true, failure_threshold: 1, on_failure: `cd ${dir} && ${GUEST_ACTION}` },
+        ],
       }),
     );
     const r = await clonebox(['health', 'check', '--all', '--config', config, '--store', path.join(dir, 'h.db'), '--libvirt-backend', backend, '-o', 'json', '-o', 'table', '-o', 'nagios'], { cwd: dir });
@@ -78,17 +85,18 @@ const lab = isRoot() ? await ensureLab() : undefined;
 
     // Each action got its domain's exact name, whatever the quoting.
     const lines = (file: string) => readFileSync(path.join(dir, file), 'utf8');
-    const sorted = (names: string[]) => [...names].sort();
-    const splitRecords = (text: string, prefix = '') => sorted(NAMES.map((n) => `${prefix}${n}`)).every((n) => text.includes(`${n}\n`));
+    const splitRecords = (text: string) => NAMES.every((n) => text.includes(`${n}\n`));
     expect(splitRecords(lines('single.log')), lines('single.log')).toBe(true);
     expect(splitRecords(lines('unquoted.log')), lines('unquoted.log')).toBe(true);
     expect(splitRecords(lines('subst.log')), lines('subst.log')).toBe(true);
     NAMES.forEach((name, i) => expect(lines('double.log')).toContain(`VM ${name} at ${addresses[i]} is down\n`));
     expect(lines('fired.log')).toBe('port-1 UNHEALTHY\n'.repeat(NAMES.length));
+    for (const f of ['guest-double.log', 'guest-single.log', 'guest-unquoted.log']) expect(splitRecords(lines(f)), `${f}: ${lines(f)}`).toBe(true);
 
     // People see the names escaped: the line-break name cannot forge a table or Nagios line of its own.
     expect(r.stdout).toContain('nl\\nFAKE HEALTHY');
     expect(r.stdout).not.toMatch(/^FAKE HEALTHY/m);
     expect(r.stderr).toMatch(/action nl\\nFAKE HEALTHY\/port-1: on_failure .* ok/);
+    expect(r.stderr).toMatch(/action nl\\nFAKE HEALTHY\/port-2: on_failure .* ok/);
   });
 });
