@@ -13,7 +13,8 @@ import { ensureLab, isRoot, type Lab } from '../lab/lab.js';
 import { clonebox, tempDir } from './support.js';
 
 const PWN = '$(touch${IFS}PWNED)';
-const NAMES = [PWN, '-x', '2', 'nl\nFAKE HEALTHY', "q'\"`touch PWNED2`"];
+// The last one forges, inside its name, the `virsh list --uuid --name` record of domain "2" (its UUID, below).
+const NAMES = [PWN, '-x', '2', 'nl\nFAKE HEALTHY', "q'\"`touch PWNED2`", 'forge\ncb0c1a60-0000-4000-8000-000000000102 2'];
 
 function ipToInt(ip: string): number {
   return ip.split('.').reduce((n, p) => n * 256 + Number(p), 0);
@@ -54,7 +55,7 @@ const lab = isRoot() ? await ensureLab() : undefined;
   const L = lab as Lab;
 
   it.each(['native', 'virsh'])('run no code and reach the action exactly (%s backend)', async (backend) => {
-    const addresses = ['web-1', 'web-2', 'web-3', 'db-1', 'web-1'].map((vm) => L.vms[vm]!.address);
+    const addresses = ['web-1', 'web-2', 'web-3', 'db-1', 'web-1', 'web-2'].map((vm) => L.vms[vm]!.address);
     const dir = tempDir(`hostile-${backend}`);
     const node = path.join(dir, 'node.xml');
     writeFileSync(node, nodeXml(addresses));
