@@ -11,6 +11,7 @@ import type { LibvirtBackend } from '../inventory/types.js';
 import { OUTPUTS, wantColor, writeOutputFile, type OutputName } from '../outputs/index.js';
 import { EXIT_CODES, type FleetReport } from '../report.js';
 import { SshPool } from '../transport/ssh-pool.js';
+import { redactText } from '../util/redact.js';
 import { gatePasses, waitUntilHealthy, type FailOn } from './wait.js';
 
 export interface CheckCommandOptions {
@@ -72,18 +73,18 @@ export async function emit(report: FleetReport, opts: Pick<CheckCommandOptions, 
 export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal: AbortSignal): Promise<{ exitCode: number; report: FleetReport }> {
   const config = await loadConfig(opts.config);
   const uri = libvirtUri(config, opts.connect);
-  const log = (msg: string) => (opts.verbose ? io.stderr.write(`clonebox: ${msg}\n`) : undefined);
+  const log = (msg: string) => (opts.verbose ? io.stderr.write(`clonebox: ${redactText(msg)}\n`) : undefined);
   let backend: Promise<LibvirtBackend> | undefined;
   const pool = new SshPool({ log, ...(opts.waitMs !== undefined ? { maxBackoffMs: opts.waitIntervalMs ?? 5000 } : {}) });
   const failOn = opts.failOn ?? 'any';
   const storeSpec = opts.noStore ? undefined : (opts.store ?? config.history?.store);
   let store: HealthStore | undefined;
   if (storeSpec !== undefined) {
-    const { openStore } = await import('../store/index.js');
+    const { openStore, storeOpenError } = await import('../store/index.js');
     try {
       store = await openStore(storeSpec, { retentionMs: config.history?.retention ?? 30 * 86_400_000 });
     } catch (err) {
-      throw new UsageError(`cannot open the history store ${storeSpec}: ${(err as Error).message}`);
+      throw new UsageError(storeOpenError(storeSpec, err));
     }
     log(`history: ${store.kind} at ${store.location}`);
   }
@@ -100,13 +101,14 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
       pool,
       signal: roundSignal,
       acceptNewHostKeys: opts.acceptNewHostKeys,
+      log,
     });
     if (!store) return r.report;
     // Stateful: thresholds from the stored streaks, actions on hard transitions (docs/state.md).
     const s = await advanceWithStore(store, r, pool, signal, alerting);
     for (const n of s.notifications) log(`alert ${n.event} ${n.alert_key}: ${n.state}`);
     for (const t of s.transitions) log(`${t.vm}/${t.check}: ${t.from ?? 'new'} → ${t.to}${t.hard ? '' : ' (soft)'}: ${t.message}`);
-    for (const a of s.actions) io.stderr.write(`clonebox: action ${describeAction(summarizeAction(a))}\n`);
+    for (const a of s.actions) io.stderr.write(`clonebox: action ${redactText(describeAction(summarizeAction(a)))}\n`);
     return s.report;
   };
   try {

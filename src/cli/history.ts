@@ -4,7 +4,7 @@ import { didYouMean } from '../util/did-you-mean.js';
 import { UsageError } from '../engine/fleet.js';
 import { renderHistory, renderHistoryJson, summarizeHistory } from '../outputs/history.js';
 import { wantColor } from '../outputs/types.js';
-import { openStore } from '../store/index.js';
+import { openStore, storeOpenError } from '../store/index.js';
 import type { CommandIO } from './check.js';
 import { existsSync } from 'node:fs';
 
@@ -30,7 +30,7 @@ export async function runHistory(opts: HistoryCommandOptions, io: CommandIO): Pr
   try {
     store = await openStore(spec);
   } catch (err) {
-    throw new UsageError(`cannot open the history store ${spec ?? '(default)'}: ${(err as Error).message}`);
+    throw new UsageError(storeOpenError(spec, err));
   }
   try {
     const untilMs = Date.now();

@@ -86,6 +86,7 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
       ...(opts.probe ? { probes: opts.probe } : {}),
       concurrency: opts.concurrency,
       acceptNewHostKeys: opts.acceptNewHostKeys,
+      log: debug,
       backend: openLibvirt,
       pool,
       advance: (vm, target, raw, s) => state!.advance(vm, target, raw, s),

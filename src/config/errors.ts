@@ -1,4 +1,5 @@
 /** Errors a user causes with their config: one line each, naming file:line:column and the key path. */
+import { redactText } from '../util/redact.js';
 
 export interface ConfigProblem {
   file: string;
@@ -16,9 +17,10 @@ export class ConfigError extends Error {
   }
 }
 
+/** One line; a value echoed back (a URL with a password, a resolved secret) is masked. */
 export function formatProblem(p: ConfigProblem): string {
   const where = p.line === undefined ? p.file : `${p.file}:${p.line}:${p.column ?? 1}`;
-  return p.path ? `${where}: ${p.path}: ${p.message}` : `${where}: ${p.message}`;
+  return redactText(p.path ? `${where}: ${p.path}: ${p.message}` : `${where}: ${p.message}`);
 }
 
 /** `['health_checks', 2, 'port']` → `health_checks[2].port` */

@@ -176,7 +176,7 @@ export const DESCRIPTIONS = {
     max_sessions: 'Channels open at once on one connection (sshd\'s MaxSessions). Default: 10.',
   },
   vm: {
-    address: 'Reach this VM here instead of asking libvirt (e.g. a forwarded port on the host).',
+    address: 'Reach this VM here instead of asking libvirt (e.g. a forwarded port on the host): an IPv4 or IPv6 address, or a host name.',
     agent_fallback: 'As libvirt.agent_fallback, for this VM only.',
     nic: 'For a VM with several NICs: `{mac: 52:54:00:…}` or `{interface: vnet3}` picks whose address is used.',
     ssh: 'SSH settings for this VM, over the global ones key by key.',
@@ -193,7 +193,7 @@ export const DESCRIPTIONS = {
     success_threshold: 'Consecutive passes before HEALTHY again.',
     critical: 'An UNHEALTHY critical check makes the VM UNHEALTHY; a non-critical one only DEGRADED.',
     on_failure:
-      'Run on the hard transition to UNHEALTHY: a command string runs in the guest over SSH; `{command, where: guest|host, timeout}` can run on the hypervisor ({{vm}} and {{address}} are filled in).',
+      'Run on the hard transition to UNHEALTHY: a command string runs in the guest over SSH; `{command, where: guest|host, timeout}` can run on the hypervisor. {{vm}}, {{address}}, {{check}} and {{status}} become references to $CLONEBOX_VM, $CLONEBOX_ADDRESS, $CLONEBOX_CHECK, $CLONEBOX_STATUS, safe in any quoting (docs/security.md).',
     on_recovery: 'Run on the hard transition back to HEALTHY; same forms as on_failure.',
     alert_on: 'unhealthy: alert on the hard UNHEALTHY state; degraded: already on a hard DEGRADED one. Default: unhealthy.',
   },

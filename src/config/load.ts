@@ -7,8 +7,10 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Docume
 import type { z } from 'zod';
 import type { RegisteredProbe } from '../probes/plugins.js';
 import { didYouMean } from '../util/did-you-mean.js';
+import { isSecretHeader, registerHeaderSecret, registerSecret, registerUrlSecrets } from '../util/redact.js';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.js';
 import { importPlugins, libraryProbes, type PluginEntry } from './plugins.js';
+import { resolveDocumentSecrets } from './secrets.js';
 import {
   BUILTIN_CHECKS,
   buildConfigSchema,
@@ -134,6 +136,12 @@ function problemFromIssue(
         };
       });
     case 'invalid_union':
+      if (issue.discriminator !== 'type') {
+        // A union such as an action (a command string, or {command, where, timeout}): report the
+        // problems of the branch whose shape the value has, not zod's "Invalid input".
+        const branch = issue.errors.find((b) => b.length > 0 && !b.some((i) => i.code === 'invalid_type' && i.path.length === 0));
+        if (branch) return branch.flatMap((i) => problemFromIssue({ ...i, path: [...path, ...i.path] } as z.core.$ZodIssue, file, doc, lines, data, kinds));
+      }
       if (issue.discriminator === 'type') {
         const got = valueAt(data, path);
         const hint = typeof got === 'string' ? didYouMean(got, kinds.types) : undefined;
@@ -196,6 +204,31 @@ function duplicateNames(config: CloneboxConfig, file: string, doc: Document, lin
   return problems;
 }
 
+/**
+ * What the config itself marks as secret, masked from now on wherever it shows up (a server echoing
+ * an Authorization header in its error page, a URL password in an error): credential headers, URL
+ * passwords and secret-named query values, the store DSN's password.
+ */
+function registerConfigSecrets(config: CloneboxConfig): void {
+  const checks = [...config.health_checks, ...Object.values(config.vms).flatMap((v) => v.health_checks)];
+  for (const c of checks) {
+    if (c.type !== 'http') continue;
+    registerUrlSecrets(c.url);
+    for (const [name, value] of Object.entries(c.headers)) if (isSecretHeader(name)) registerHeaderSecret(value);
+  }
+  if (config.history?.store) registerUrlSecrets(config.history.store);
+  for (const p of config.alerting?.providers ?? []) {
+    if ('url' in p && typeof p.url === 'string') {
+      registerUrlSecrets(p.url);
+      // A Slack-style webhook's path is its token.
+      if (p.type === 'slack') registerSecret(new URL(p.url).pathname.replace(/^\/+/, '') || undefined);
+    }
+    if ('headers' in p) for (const [name, value] of Object.entries(p.headers)) if (isSecretHeader(name)) registerHeaderSecret(value);
+    if (p.type === 'email') registerSecret(p.password);
+  }
+  if (config.libvirt.uri) registerUrlSecrets(config.libvirt.uri);
+}
+
 export interface ParseOptions {
   /** Plugin probe types the config may use. Default: those an embedding program registered. */
   plugins?: readonly RegisteredProbe[];
@@ -218,7 +251,25 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
       }),
     );
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  const unresolved = resolveDocumentSecrets(doc);
+  if (unresolved.length > 0) {
+    throw new ConfigError(
+      unresolved.map((p) => {
+        const { line, col } = lines.linePos(p.offset);
+        return { file, line, column: col, path: '', message: p.message };
+      }),
+    );
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    // yaml's guard against alias bombs (billion laughs): the limit is right, the message is a library's.
+    const why = /alias/i.test((err as Error).message)
+      ? 'too many YAML aliases (*name) expand here; the file is refused to protect the host: write the values out or use fewer aliases'
+      : `cannot read the YAML: ${(err as Error).message.split('\n')[0]}`;
+    throw new ConfigError([{ file, path: '', message: why }]);
+  }
   if (typeof data !== 'object' || Array.isArray(data) || data === null) {
     throw new ConfigError([{ file, line: 1, column: 1, path: '', message: `expected a mapping with a health_checks: list, got ${describe(data)}` }]);
   }
@@ -230,6 +281,7 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
   }
   const dups = duplicateNames(result.data, file, doc, lines);
   if (dups.length) throw new ConfigError(dups);
+  registerConfigSecrets(result.data);
   return result.data;
 }
 

@@ -4,12 +4,12 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { configAddressProblem } from '../inventory/addresses.js';
+import { MAX_TIMER_TEXT, parseDuration, timerProblem } from './duration.js';
 
-/** A duration (`500ms`, `5s`, `1m`, bare number = seconds) as milliseconds. */
-export const Duration = z
-  .union([z.string(), z.number()])
-  .transform((value, ctx) => {
+/** A duration (`500ms`, `5s`, `1m`, bare number = seconds) as milliseconds; `waited`: a timer will wait this long. */
+function duration(waited: boolean) {
+  return z.union([z.string(), z.number()]).transform((value, ctx) => {
     const ms = parseDuration(value);
     if (ms === undefined) {
       ctx.addIssue({
@@ -18,10 +18,22 @@ export const Duration = z
       });
       return z.NEVER;
     }
+    const tooLong = waited ? timerProblem(ms) : undefined;
+    if (tooLong) {
+      ctx.addIssue({ code: 'custom', message: `must be at most ${MAX_TIMER_TEXT}, the longest wait a timer can hold; got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
     return ms;
   });
+}
+
+/** A duration something waits for (a timeout, an interval): at most MAX_TIMER_MS. */
+export const Duration = duration(true);
+/** A span that is compared, never waited for (a retention window): any length. */
+export const Span = duration(false);
 
 const PositiveDuration = Duration.refine((ms) => ms > 0, { message: 'must be longer than 0' });
+const PositiveSpan = Span.refine((ms) => ms > 0, { message: 'must be longer than 0' });
 
 const Percent = z.number().min(0, 'must be between 0 and 100').max(100, 'must be between 0 and 100');
 const Port = z.number().int('must be a whole number').min(1, 'must be a port from 1 to 65535').max(65535, 'must be a port from 1 to 65535');
@@ -271,7 +283,14 @@ export type SshSettings = z.infer<typeof SshSettings>;
 const vmSettings = <C extends z.ZodType>(check: C) =>
   z.strictObject({
   /** Reach the VM here instead of asking libvirt (e.g. a forwarded port on the host). */
-  address: z.string().min(1).optional(),
+  address: z
+    .string()
+    .min(1)
+    .superRefine((a, ctx) => {
+      const problem = configAddressProblem(a);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
   ssh: SshSettings.optional(),
   /** For a VM with several NICs: take the address of the one with this MAC or interface name. */
   nic: z
@@ -304,7 +323,7 @@ export const HistorySettings = z.strictObject({
    */
   store: z.string().min(1).optional(),
   /** How long results are kept; older ones are pruned automatically. */
-  retention: PositiveDuration.default(30 * 86_400_000),
+  retention: PositiveSpan.default(30 * 86_400_000),
 });
 
 // ───────────────────────────── alerting (docs/alerting.md) ─────────────────────────────

@@ -28,6 +28,8 @@ export interface FleetRunOptions {
   pool: SshPool;
   signal?: AbortSignal;
   acceptNewHostKeys?: boolean;
+  /** Verbose notes from discovery (an address libvirt reported that is not used). */
+  log?: (msg: string) => void;
 }
 
 /** The VMs to look at when none are named: those the config lists under `vms:`. */
@@ -66,6 +68,7 @@ export async function resolveTargets(opts: FleetRunOptions): Promise<VmTarget[]>
     overrides,
     nics: new Map(Object.entries(opts.config.vms).flatMap(([name, s]) => (s.nic ? [[name, s.nic] as const] : []))),
     concurrency: opts.concurrency,
+    ...(opts.log ? { log: opts.log } : {}),
   });
 }
 

@@ -2,6 +2,7 @@
  * A round with memory: advance each check's state in the store (thresholds, transitions), then run
  * the actions the state machine asked for, once, on hard transitions, and record their outcome.
  */
+import { printable } from '../util/printable.js';
 import type { Action } from '../config/schema.js';
 import type { ResolvedVm } from '../config/resolve.js';
 import type { FleetReport } from '../report.js';
@@ -27,6 +28,11 @@ export interface StatefulRound {
   actions: ActionOutcome[];
   /** Written to the outbox in the round's transaction; delivered afterwards (src/alerting/delivery.ts). */
   notifications: AlertNotification[];
+}
+
+/** `{{status}}` of an action: the state its transition went to. */
+export function actionStatus(kind: 'on_failure' | 'on_recovery'): 'UNHEALTHY' | 'HEALTHY' {
+  return kind === 'on_failure' ? 'UNHEALTHY' : 'HEALTHY';
 }
 
 function actionSpec(vms: readonly ResolvedVm[], a: PlannedAction): Action | undefined {
@@ -56,7 +62,8 @@ export async function advanceWithStore(
       let result: ActionResult;
       if (!spec || !vm) result = { status: 'error', reason: `no ${a.kind} action configured for ${a.vm}/${a.check}`, duration_ms: 0 };
       else {
-        result = await runAction(spec, { vm: a.vm, ...(address ? { address, session: pool.session(sshTargetFor(vm, address)) } : {}) }, signal);
+        const fired = { vm: a.vm, check: a.check, status: actionStatus(a.kind) };
+        result = await runAction(spec, { ...fired, ...(address ? { address, session: pool.session(sshTargetFor(vm, address)) } : {}) }, signal);
       }
       await store.finishAction(a.id, result);
       return { ...a, result };
@@ -99,7 +106,8 @@ export function summarizeAction(a: ActionOutcome): ActionSummary {
 
 /** One line per action for people: what ran, where, and how it ended (or why it was held back). */
 export function describeAction(a: ActionSummary): string {
-  if (a.status === 'suppressed') return `${a.vm}/${a.check}: ${a.kind} suppressed: ${a.reason ?? 'guard'}`;
+  const vm = printable(a.vm);
+  if (a.status === 'suppressed') return `${vm}/${a.check}: ${a.kind} suppressed: ${a.reason ?? 'guard'}`;
   const how = a.status === 'ok' ? 'ok' : a.status === 'failed' ? `failed (exit ${a.exit_code ?? '?'})` : `${a.status}${a.reason ? `: ${a.reason}` : ''}`;
-  return `${a.vm}/${a.check}: ${a.kind} "${a.command}" ${how} in ${a.duration_ms ?? 0}ms`;
+  return `${vm}/${a.check}: ${a.kind} "${a.command}" ${how} in ${Math.round(a.duration_ms ?? 0)}ms`;
 }

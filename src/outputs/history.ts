@@ -2,6 +2,7 @@
  * `health history VM`: per check, uptime, failures, durations, transitions and a timeline over the window.
  * Two pure steps: `summarizeHistory` (store rows → the `--json` shape) and `renderHistory` (that shape → text).
  */
+import { printable } from '../util/printable.js';
 import { Chalk, type ChalkInstance } from 'chalk';
 import { paintStatus } from './colour.js';
 import type { CheckState } from '../engine/state.js';
@@ -230,11 +231,11 @@ export function renderHistory(summary: HistorySummary, options: HistoryRenderOpt
   const width = summary.checks[0]?.timeline.length ?? 60;
   const out: string[] = [];
   out.push(
-    `${c.bold(summary.vm)}  ${c.dim(`last ${span(windowMs)}: ${clock(summary.since, utc, false)} → ${clock(summary.until, utc, false)}${utc ? ' UTC' : ''}, one cell = ${span(Math.round(summary.bucket_ms))}`)}`,
+    `${c.bold(printable(summary.vm))}  ${c.dim(`last ${span(windowMs)}: ${clock(summary.since, utc, false)} → ${clock(summary.until, utc, false)}${utc ? ' UTC' : ''}, one cell = ${span(Math.round(summary.bucket_ms))}`)}`,
   );
   out.push('');
   if (summary.checks.length === 0) {
-    out.push(`  no results recorded for ${summary.vm} in this window`);
+    out.push(`  no results recorded for ${printable(summary.vm)} in this window`);
     return `${out.join('\n')}\n`;
   }
   for (const k of summary.checks) {

@@ -7,7 +7,8 @@
  * Width-aware: every line fits the terminal's columns (the message column takes what is left and is cut with
  * "…"); when the rows do not fit its height, the problems are shown first and the rest summarised.
  */
-import { Chalk } from 'chalk';
+import { printable } from '../util/printable.js';
+import { Chalk, type ChalkInstance } from 'chalk';
 import type { HealthStatus } from '../report.js';
 import { paintStatus } from './colour.js';
 import { oneLine } from './table.js';
@@ -81,7 +82,7 @@ export function renderLiveFrame(frame: LiveFrame, opts: LiveRenderOptions): stri
 
   const cells = frame.rows.map((r) => ({
     row: r,
-    vm: oneLine(r.vm),
+    vm: oneLine(printable(r.vm)),
     check: oneLine(r.check) + (r.critical ? '' : '*'),
     streak: r.streak ?? '',
     changed: ago(opts.now - r.since),

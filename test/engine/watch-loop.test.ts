@@ -73,7 +73,7 @@ class World {
     };
   }
 
-  readonly act: ActionRunner = async (vm, _target, kind, spec) => {
+  readonly act: ActionRunner = async (vm, _target, _check, kind, spec) => {
     this.actions.push(`${vm.name}/${kind}: ${spec.command}`);
     return { status: 'ok', exit_code: 0, duration_ms: 5 };
   };

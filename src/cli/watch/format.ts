@@ -3,6 +3,8 @@ import { formatDuration } from '../../config/duration.js';
 import { describeAction } from '../../engine/stateful.js';
 import type { ActionEvent, AlertEvent, NoteEvent, RoundEvent, StatusEvent, StopEvent, TransitionEvent, VmEvent } from '../../engine/watch/events.js';
 import { oneLine } from '../../outputs/table.js';
+import { printable } from '../../util/printable.js';
+import { redactText } from '../../util/redact.js';
 
 /** `2026-11-27T21:00:00Z`: seconds are enough for a person. */
 export function isoSeconds(ms: number): string {
@@ -21,7 +23,7 @@ export function eventLine(e: ChangeEvent): string {
   const at = isoSeconds(Date.parse(e.ts));
   switch (e.type) {
     case 'transition':
-      return `${at} ${e.vm}/${e.check} ${e.from ?? '(new)'} → ${e.to}${e.hard ? '' : e.streak ? ` (soft: ${e.streak})` : ' (soft)'}: ${oneLine(e.message)}`;
+      return `${at} ${printable(e.vm)}/${e.check} ${e.from ?? '(new)'} → ${e.to}${e.hard ? '' : e.streak ? ` (soft: ${e.streak})` : ' (soft)'}: ${oneLine(e.message)}`;
     case 'status': {
       const note =
         e.to === 'UNKNOWN'
@@ -29,7 +31,7 @@ export function eventLine(e: ChangeEvent): string {
           : e.from === null
             ? `state kept from the store, since ${isoSeconds(Date.parse(e.since))}`
             : 'evaluated again; state unchanged';
-      return `${at} ${e.vm}/${e.check} ${e.from ?? '(new)'} → ${e.to} (${note}): ${oneLine(e.message)}`;
+      return `${at} ${printable(e.vm)}/${e.check} ${e.from ?? '(new)'} → ${e.to} (${note}): ${oneLine(e.message)}`;
     }
     case 'action':
       return `${at} action ${oneLine(describeAction(e))}`;
@@ -46,10 +48,10 @@ export function verboseLine(e: RoundEvent | VmEvent | StopEvent, ssh: { connecti
     case 'round':
       return `round ${e.round} in ${formatDuration(e.duration_ms)}: fleet ${e.status}, ${e.vms.total} VMs, ${e.checks.total} checks, ${ssh.connectionsOpened} SSH connections opened so far`;
     case 'vm': {
-      if (e.reachable) return `VM ${e.vm}: reachable again`;
+      if (e.reachable) return `VM ${printable(e.vm)}: reachable again`;
       // Transport errors already name the VM; "guest not reached: …" already says what happened.
       const why = oneLine((e.reason ?? 'no reason given').replace(`VM ${e.vm}: `, ''));
-      return `VM ${e.vm}: ${why.startsWith('guest not reached') ? why : `cannot be reached: ${why}`}`;
+      return `VM ${printable(e.vm)}: ${why.startsWith('guest not reached') ? why : `cannot be reached: ${why}`}`;
     }
     case 'stop':
       return `stopped (${e.reason === 'rounds' ? `${e.rounds} rounds done` : 'interrupted'}) after ${formatDuration(Date.parse(e.ts) - startedAt)}: fleet ${e.status}`;
@@ -58,5 +60,5 @@ export function verboseLine(e: RoundEvent | VmEvent | StopEvent, ssh: { connecti
 
 /** Notes on stderr as `clonebox: …`; debug notes only with --verbose. */
 export function noteLine(e: NoteEvent, verbose: boolean): string | undefined {
-  return e.level === 'info' || verbose ? `clonebox: ${e.message}\n` : undefined;
+  return e.level === 'info' || verbose ? `clonebox: ${redactText(e.message)}\n` : undefined;
 }

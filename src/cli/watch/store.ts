@@ -37,7 +37,7 @@ export async function openWatchState(opts: { store?: string; noStore?: boolean }
       close: async () => undefined,
     };
   }
-  const { openStore } = await import('../../store/index.js');
+  const { openStore, storeOpenError } = await import('../../store/index.js');
   try {
     const store = await openStore(spec, { retentionMs: config.history?.retention ?? DEFAULT_RETENTION_MS });
     return {
@@ -47,8 +47,6 @@ export async function openWatchState(opts: { store?: string; noStore?: boolean }
       close: () => store.close(),
     };
   } catch (err) {
-    const why = (err as Error).message;
-    const what = why.startsWith('cannot open the history store') ? why : `cannot open the history store ${spec}: ${why}`;
-    throw new UsageError(`${what}; choose another with --store, or keep state in memory with --no-store`);
+    throw new UsageError(`${storeOpenError(spec, err)}; choose another with --store, or keep state in memory with --no-store`);
   }
 }

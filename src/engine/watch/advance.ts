@@ -14,7 +14,7 @@ import type { SshPool } from '../../transport/ssh-pool.js';
 import { runAction } from '../actions.js';
 import { buildFleetReport } from '../aggregate.js';
 import { sshTargetFor } from '../check-vm.js';
-import { advanceWithStore, type ActionOutcome } from '../stateful.js';
+import { actionStatus, advanceWithStore, type ActionOutcome } from '../stateful.js';
 import { ActionGuard, advanceReports, policyFromVms, stateKey, type ActionKind, type StateMap } from '../state.js';
 
 /** What one VM's results became: the thresholded report, its transitions, the actions run or held back. */
@@ -30,12 +30,13 @@ export interface Advanced {
 export type Advancer = (vm: ResolvedVm, target: VmTarget, raw: VMHealthReport, signal: AbortSignal) => Promise<Advanced>;
 
 /** Runs an action of a VM's check (on the host, or in the guest over its connection). */
-export type ActionRunner = (vm: ResolvedVm, target: VmTarget, kind: ActionKind, spec: Action, signal: AbortSignal) => Promise<ActionResult>;
+export type ActionRunner = (vm: ResolvedVm, target: VmTarget, check: string, kind: ActionKind, spec: Action, signal: AbortSignal) => Promise<ActionResult>;
 
 export function poolActionRunner(pool: SshPool): ActionRunner {
-  return (vm, target, _kind, spec, signal) => {
+  return (vm, target, check, kind, spec, signal) => {
     const address = target.address;
-    return runAction(spec, { vm: vm.name, ...(address ? { address, session: pool.session(sshTargetFor(vm, address)) } : {}) }, signal);
+    const fired = { vm: vm.name, check, status: actionStatus(kind) };
+    return runAction(spec, { ...fired, ...(address ? { address, session: pool.session(sshTargetFor(vm, address)) } : {}) }, signal);
   };
 }
 
@@ -93,7 +94,7 @@ export class MemoryState {
       this.#runs.set(key, runs.slice(-this.guard.policy.max_runs));
       const spec = vm.checks.find((k) => k.name === c.check)?.[kind];
       const result = spec
-        ? await this.act(vm, target, kind, spec, signal)
+        ? await this.act(vm, target, c.check, kind, spec, signal)
         : { status: 'error' as const, reason: `no ${kind} action configured for ${c.vm}/${c.check}`, duration_ms: 0 };
       actions.push({ ...planned, result });
     }

@@ -23,6 +23,8 @@ export interface FleetSourcesOptions {
   pool: SshPool;
   advance: Advancer;
   forget?: (vm: string) => void;
+  /** Said with --verbose: e.g. an address a source gave that is not an IP literal, escaped. */
+  log?: (msg: string) => void;
 }
 
 export function fleetSources(o: FleetSourcesOptions): WatchSources {
@@ -36,6 +38,7 @@ export function fleetSources(o: FleetSourcesOptions): WatchSources {
         backend: o.backend,
         pool: o.pool,
         acceptNewHostKeys: o.acceptNewHostKeys,
+        ...(o.log ? { log: o.log } : {}),
       });
       const resolved = filterProbes(
         targets.map((t) => resolveVm(o.config, t.name, { acceptNewHostKeys: o.acceptNewHostKeys })),
