@@ -24,6 +24,12 @@ const LAYER: Record<string, number> = {
   'report.ts': 8,
 };
 
+/** Imports that run up on purpose, each with its reason. */
+const ALLOWED: Record<string, string> = {
+  // A config may name probe types that plugins register at load time; that registry belongs to the probes.
+  'config → ../probes/plugins.js': 'plugin probe registry',
+};
+
 function* sources(dir: string): Generator<string> {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     if (e.isDirectory()) yield* sources(join(dir, e.name));
@@ -42,7 +48,7 @@ describe('src/ layering', () => {
         const to = top(normalize(join(dirname(file), m[1]!)));
         const a = LAYER[from];
         const b = LAYER[to.replace(/\.js$/, '.ts')];
-        if (a !== undefined && b !== undefined && b < a) upward.push(`${relative(SRC, file)} → ${m[1]}`);
+        if (a !== undefined && b !== undefined && b < a && !ALLOWED[`${from} → ${m[1]}`]) upward.push(`${relative(SRC, file)} → ${m[1]}`);
       }
     }
     expect(upward).toEqual([]);

@@ -53,7 +53,7 @@ describe('loading plugins', () => {
       `export default ({ registerProbe }) => registerProbe('echo', { schema: (z) => ({ word: z.string(), times: z.number().int().default(1) }), run: async (c) => ({ status: 'HEALTHY', message: c.word }) });\n`,
     );
     const config = await loadConfig(file);
-    expect(config.health_checks[0]).toMatchObject({ name: 'e', type: 'echo', word: 'hi', times: 1, timeout: 2000, interval: 30_000, failure_threshold: 3, critical: true });
+    expect(config.health_checks[0]).toMatchObject({ name: 'e', type: 'echo', word: 'hi', times: 1, timeout: 2000, interval: 30_000, failure_threshold: 3, critical: false });
   });
 
   it('the declarative form: export type, schema and run', async () => {
