@@ -18,11 +18,14 @@ import {
   DEFAULT_RETENTION_MS,
   type ActionResult,
   type ActionRow,
+  type BucketQuery,
+  type CurrentCheckRow,
   type HealthStore,
   type HistoryQuery,
   type NewAction,
   type OpenStoreOptions,
   type PruneCounts,
+  type ResultBucket,
   type ResultRow,
   type RoundInput,
   type RoundOutcome,
@@ -390,7 +393,12 @@ export class PostgresStore implements HealthStore {
       args.push(q.check);
       where += ` AND check_name = $${args.length}`;
     }
-    const { rows } = await this.pool.query(`SELECT ${columns} FROM ${table} WHERE ${where} ORDER BY ts, id`, args);
+    let limit = '';
+    if (q.limit !== undefined) {
+      args.push(Math.max(0, Math.floor(q.limit)));
+      limit = ` LIMIT $${args.length}`;
+    }
+    const { rows } = await this.pool.query(`SELECT ${columns} FROM ${table} WHERE ${where} ORDER BY ts, id${limit}`, args);
     return rows as R[];
   }
 
@@ -429,6 +437,46 @@ export class PostgresStore implements HealthStore {
       'SELECT vm FROM check_states UNION SELECT DISTINCT vm FROM results ORDER BY vm',
     );
     return rows.map((r) => r.vm);
+  }
+
+  async currentChecks(vm?: string): Promise<CurrentCheckRow[]> {
+    const { rows } = await this.pool.query<StateRecord>(
+      `SELECT ${STATE_COLUMNS} FROM check_states${vm === undefined ? '' : ' WHERE vm = $1'}`,
+      vm === undefined ? [] : [vm],
+    );
+    return rows.map((r) => ({
+      vm: r.vm,
+      check: r.check_name,
+      state: r.state as HealthStatus,
+      hard: r.hard,
+      consecutive_failures: r.consecutive_failures,
+      consecutive_successes: r.consecutive_successes,
+      last_result_status: r.last_result_status as HealthStatus,
+      last_result_at: r.last_result_at,
+      last_change: r.last_change,
+      last_message: r.last_message,
+    }));
+  }
+
+  async resultBuckets(q: BucketQuery): Promise<ResultBucket[]> {
+    // The latest message of each group: array_agg ordered by time, first element. Over a 30-day window of one check
+    // that is one pass over the (vm, check, ts) index.
+    const { rows } = await this.pool.query<ResultBucket>(
+      `SELECT floor((extract(epoch FROM ts) * 1000 - $3::float8) / $5::float8)::int AS bucket, status, count(*)::int AS count,
+         coalesce(sum(duration_ms), 0)::float8 AS duration_ms_sum, ${ms('max(ts)')} AS last_ts,
+         (array_agg(message ORDER BY ts DESC))[1] AS last_message
+       FROM results WHERE vm = $1 AND check_name = $2 AND ts >= ${ts('$3')} AND ts < ${ts('$4')}
+       GROUP BY 1, 2`,
+      [q.vm, q.check, q.sinceMs, q.untilMs, Math.max(1, Math.floor(q.bucketMs))],
+    );
+    return rows;
+  }
+
+  async changeMarker(): Promise<string> {
+    const { rows } = await this.pool.query<{ results: string | null; states: number | null }>(
+      `SELECT (SELECT max(id) FROM results)::text AS results, (SELECT ${ms('max(updated_at)')} FROM check_states) AS states`,
+    );
+    return `${rows[0]?.results ?? 0}:${rows[0]?.states ?? 0}`;
   }
 
   prune(olderThanMs: number): Promise<PruneCounts> {

@@ -26,11 +26,14 @@ import {
   DEFAULT_RETENTION_MS,
   type ActionResult,
   type ActionRow,
+  type BucketQuery,
+  type CurrentCheckRow,
   type HealthStore,
   type HistoryQuery,
   type NewAction,
   type OpenStoreOptions,
   type PruneCounts,
+  type ResultBucket,
   type ResultRow,
   type RoundInput,
   type RoundOutcome,
@@ -330,6 +333,19 @@ export class SqliteStore implements HealthStore {
         `INSERT INTO actions (ts, vm, check_name, action, command, status, reason, exit_code, output, duration_ms, finished_ts)
          VALUES (@ts, @vm, @check, @action, @command, @status, @reason, @exit_code, @output, @duration_ms, @finished_ts)`,
       ),
+      currentAll: db.prepare<[], StateRecord>('SELECT * FROM check_states'),
+      currentVm: db.prepare<[string], StateRecord>('SELECT * FROM check_states WHERE vm = ?'),
+      // A bare column beside max() comes from the row holding the max (SQLite's documented behaviour): the
+      // message of the latest result of each status in each bucket, in one pass over the (vm, check, ts) index.
+      buckets: db.prepare<[BucketQuery], Omit<ResultBucket, 'status'> & { status: string }>(
+        `SELECT CAST((ts - @sinceMs) / @bucketMs AS INTEGER) AS bucket, status, count(*) AS count,
+           total(duration_ms) AS duration_ms_sum, max(ts) AS last_ts, message AS last_message
+         FROM results WHERE vm = @vm AND check_name = @check AND ts >= @sinceMs AND ts < @untilMs
+         GROUP BY bucket, status`,
+      ),
+      marker: db.prepare<[], { results: number | null; states: number | null }>(
+        'SELECT (SELECT max(id) FROM results) AS results, (SELECT max(updated_at) FROM check_states) AS states',
+      ),
       finishAction: db.prepare(
         `UPDATE actions SET status = @status, exit_code = @exit_code, output = @output, duration_ms = @duration_ms,
            reason = coalesce(@reason, reason), finished_ts = @finished_ts WHERE id = @id`,
@@ -444,9 +460,13 @@ export class SqliteStore implements HealthStore {
   private query<R>(table: string, q: HistoryQuery, map: (r: never) => R): Promise<R[]> {
     return this.serial.run(async () => {
       const sql =
-        `SELECT * FROM ${table} WHERE vm = ? AND ts >= ? AND ts < ?` + (q.check !== undefined ? ' AND check_name = ?' : '') + ' ORDER BY ts, id';
+        `SELECT * FROM ${table} WHERE vm = ? AND ts >= ? AND ts < ?` +
+        (q.check !== undefined ? ' AND check_name = ?' : '') +
+        ' ORDER BY ts, id' +
+        (q.limit !== undefined ? ' LIMIT ?' : '');
       const args: unknown[] = [q.vm, q.sinceMs, q.untilMs ?? Number.MAX_SAFE_INTEGER];
       if (q.check !== undefined) args.push(q.check);
+      if (q.limit !== undefined) args.push(Math.max(0, Math.floor(q.limit)));
       return (this.db.prepare(sql).all(...args) as never[]).map(map);
     });
   }
@@ -467,6 +487,37 @@ export class SqliteStore implements HealthStore {
     return this.serial.run(async () =>
       (this.db.prepare('SELECT vm FROM check_states UNION SELECT vm FROM results ORDER BY vm').all() as { vm: string }[]).map((r) => r.vm),
     );
+  }
+
+  currentChecks(vm?: string): Promise<CurrentCheckRow[]> {
+    return this.serial.run(async () => {
+      const rows = vm === undefined ? this.stmt.currentAll.all() : this.stmt.currentVm.all(vm);
+      return rows.map((r) => ({
+        vm: r.vm,
+        check: r.check_name,
+        state: r.state as HealthStatus,
+        hard: r.hard === 1,
+        consecutive_failures: r.consecutive_failures,
+        consecutive_successes: r.consecutive_successes,
+        last_result_status: r.last_result_status as HealthStatus,
+        last_result_at: r.last_result_at,
+        last_change: r.last_change,
+        last_message: r.last_message,
+      }));
+    });
+  }
+
+  resultBuckets(q: BucketQuery): Promise<ResultBucket[]> {
+    return this.serial.run(async () =>
+      this.stmt.buckets.all({ ...q, bucketMs: Math.max(1, Math.floor(q.bucketMs)) }).map((r) => ({ ...r, status: r.status as HealthStatus })),
+    );
+  }
+
+  changeMarker(): Promise<string> {
+    return this.serial.run(async () => {
+      const r = this.stmt.marker.get()!;
+      return `${r.results ?? 0}:${r.states ?? 0}`;
+    });
   }
 
   prune(olderThanMs: number): Promise<PruneCounts> {
