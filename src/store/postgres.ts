@@ -459,14 +459,17 @@ export class PostgresStore implements HealthStore {
   }
 
   async resultBuckets(q: BucketQuery): Promise<ResultBucket[]> {
-    // The latest message of each group: array_agg ordered by time, first element. Over a 30-day window of one check
-    // that is one pass over the (vm, check, ts) index.
+    // Counting first and fetching each group's latest message by index afterwards (as in sqlite.ts).
     const { rows } = await this.pool.query<ResultBucket>(
-      `SELECT floor((extract(epoch FROM ts) * 1000 - $3::float8) / $5::float8)::int AS bucket, status, count(*)::int AS count,
-         coalesce(sum(duration_ms), 0)::float8 AS duration_ms_sum, ${ms('max(ts)')} AS last_ts,
-         (array_agg(message ORDER BY ts DESC))[1] AS last_message
-       FROM results WHERE vm = $1 AND check_name = $2 AND ts >= ${ts('$3')} AND ts < ${ts('$4')}
-       GROUP BY 1, 2`,
+      `WITH g AS (
+         SELECT floor((extract(epoch FROM ts) * 1000 - $3::float8) / $5::float8)::int AS bucket, status, count(*)::int AS count,
+           coalesce(sum(duration_ms), 0)::float8 AS duration_ms_sum, max(ts) AS last
+         FROM results WHERE vm = $1 AND check_name = $2 AND ts >= ${ts('$3')} AND ts < ${ts('$4')}
+         GROUP BY 1, 2)
+       SELECT g.bucket, g.status, g.count, g.duration_ms_sum, ${ms('g.last')} AS last_ts,
+         (SELECT message FROM results r WHERE r.vm = $1 AND r.check_name = $2 AND r.ts = g.last AND r.status = g.status
+          ORDER BY r.id DESC LIMIT 1) AS last_message
+       FROM g`,
       [q.vm, q.check, q.sinceMs, q.untilMs, Math.max(1, Math.floor(q.bucketMs))],
     );
     return rows;

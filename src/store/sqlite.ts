@@ -335,13 +335,17 @@ export class SqliteStore implements HealthStore {
       ),
       currentAll: db.prepare<[], StateRecord>('SELECT * FROM check_states'),
       currentVm: db.prepare<[string], StateRecord>('SELECT * FROM check_states WHERE vm = ?'),
-      // A bare column beside max() comes from the row holding the max (SQLite's documented behaviour): the
-      // message of the latest result of each status in each bucket, in one pass over the (vm, check, ts) index.
+      // Counting first and fetching each group's latest message by index afterwards: carrying the message through
+      // the GROUP BY made the query about 8× slower (it is copied at every new max).
       buckets: db.prepare<[BucketQuery], Omit<ResultBucket, 'status'> & { status: string }>(
-        `SELECT CAST((ts - @sinceMs) / @bucketMs AS INTEGER) AS bucket, status, count(*) AS count,
-           total(duration_ms) AS duration_ms_sum, max(ts) AS last_ts, message AS last_message
-         FROM results WHERE vm = @vm AND check_name = @check AND ts >= @sinceMs AND ts < @untilMs
-         GROUP BY bucket, status`,
+        `WITH g AS (
+           SELECT CAST((ts - @sinceMs) / @bucketMs AS INTEGER) AS bucket, status, count(*) AS count,
+             total(duration_ms) AS duration_ms_sum, max(ts) AS last_ts
+           FROM results WHERE vm = @vm AND check_name = @check AND ts >= @sinceMs AND ts < @untilMs
+           GROUP BY bucket, status)
+         SELECT g.*, (SELECT message FROM results r WHERE r.vm = @vm AND r.check_name = @check AND r.ts = g.last_ts AND r.status = g.status
+           ORDER BY r.id DESC LIMIT 1) AS last_message
+         FROM g`,
       ),
       marker: db.prepare<[], { results: number | null; states: number | null }>(
         'SELECT (SELECT max(id) FROM results) AS results, (SELECT max(updated_at) FROM check_states) AS states',
