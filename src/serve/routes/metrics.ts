@@ -63,7 +63,8 @@ export function registerMetrics(app: FastifyInstance, ctx: ServeContext): void {
   });
   app.get('/metrics', async (_req, reply) => {
     const view = await loadFleet(ctx.store, ctx.meta, {}, ctx.now());
-    const text = storeExposition(view) + (await registry.metrics());
+    // prom-client writes a not-yet-sampled gauge (event-loop lag right after start) as "Nan", which parsers refuse.
+    const text = storeExposition(view) + (await registry.metrics()).replace(/ Nan$/gm, ' NaN');
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
   });
 }
