@@ -115,13 +115,13 @@ function summarize(r: CurrentCheckRow, meta: MetaLookup, now: number): CheckSumm
 
 /**
  * Since when a VM has its status: for a HEALTHY VM the last change of any check (the latest recovery); otherwise
- * the earliest change among its checks in that status (when the trouble started).
+ * the earliest change among its checks that are not HEALTHY (when the trouble started).
  */
 export function vmSince(status: HealthStatus, checks: readonly Pick<CheckSummary, 'status' | 'since'>[]): number {
   if (checks.length === 0) return 0;
   if (status === 'HEALTHY') return Math.max(...checks.map((c) => c.since));
-  const same = checks.filter((c) => c.status === status);
-  return Math.min(...(same.length ? same : checks).map((c) => c.since));
+  const troubled = checks.filter((c) => c.status !== 'HEALTHY');
+  return Math.min(...(troubled.length ? troubled : checks).map((c) => c.since));
 }
 
 function groupVms(rows: readonly CurrentCheckRow[], meta: MetaLookup, now: number): VmSummary[] {

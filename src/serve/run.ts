@@ -27,6 +27,8 @@ export interface ServeCommandOptions {
   allowNewStore?: boolean;
   pollMs?: number;
   rateLimitPerMinute?: number;
+  /** How the flags are named in messages: '' for `health serve`, 'serve-' for `health watch --serve`. */
+  flagPrefix?: '' | 'serve-';
   log: (msg: string) => void;
 }
 
@@ -62,16 +64,17 @@ export interface OpenedServe {
 }
 
 export async function openServe(opts: ServeCommandOptions): Promise<OpenedServe> {
+  const p = opts.flagPrefix ?? '';
   const { host, port } = parseListen(opts.listen);
   let auth: AuthConfig | undefined;
   if (opts.auth !== undefined) auth = loadAuth(opts.auth, opts.authType ?? 'bearer', process.env, (m) => opts.log(`warning: ${m}`));
   if (!isLoopback(host) && !auth && !opts.noAuth) {
     throw new UsageError(
-      `--listen ${opts.listen} can be reached from other hosts: protect it with --auth env:NAME or --auth file:PATH ` +
-        '(a bearer token; user:password with --auth-type basic), or say --no-auth to let anyone who reaches it read it',
+      `--${p ? 'serve' : 'listen'} ${opts.listen} can be reached from other hosts: protect it with --${p}auth env:NAME or --${p}auth file:PATH ` +
+        `(a bearer token; user:password with --${p}auth-type basic), or say --${p}no-auth to let anyone who reaches it read it`,
     );
   }
-  if (!isLoopback(host) && !auth) opts.log(`warning: serving on ${host}:${port} without authentication (--no-auth): anyone who can reach it can read it`);
+  if (!isLoopback(host) && !auth) opts.log(`warning: serving on ${host}:${port} without authentication (--${p}no-auth): anyone who can reach it can read it`);
 
   let config: CloneboxConfig | undefined;
   const file = opts.config ?? DEFAULT_CONFIG_FILE;

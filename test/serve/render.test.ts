@@ -66,7 +66,7 @@ describe('badges', () => {
 
 describe('uptime buckets', () => {
   const B = 1000;
-  const row = (bucket: number, status: ResultBucket['status'], count: number, last_ts: number, last_message = status, duration = 10 * count): ResultBucket => ({
+  const row = (bucket: number, status: ResultBucket['status'], count: number, last_ts: number, last_message: string = status, duration = 10 * count): ResultBucket => ({
     bucket,
     status,
     count,
@@ -168,15 +168,17 @@ describe('fleet filters and summaries', () => {
     expect(parseFilter({ status: 'BROKEN', vm: 'x'.repeat(500), tag: ['a'] })).toEqual({});
   });
 
-  it('since: a HEALTHY VM since its latest change; otherwise since its earliest check in that status', () => {
+  it('since: a HEALTHY VM since its latest change; otherwise since its earliest check in trouble', () => {
     const cs = [
       { status: 'UNHEALTHY' as const, since: 300 },
-      { status: 'UNHEALTHY' as const, since: 200 },
+      { status: 'DEGRADED' as const, since: 250 },
+      { status: 'HEALTHY' as const, since: 100 },
       { status: 'HEALTHY' as const, since: 900 },
     ];
-    expect(vmSince('UNHEALTHY', cs)).toBe(200);
+    expect(vmSince('UNHEALTHY', cs)).toBe(250);
     expect(vmSince('HEALTHY', cs)).toBe(900);
-    expect(vmSince('DEGRADED', cs)).toBe(200);
+    // A DEGRADED VM because a non-critical check is UNHEALTHY: since that check failed, not since the oldest check.
+    expect(vmSince('DEGRADED', [cs[0]!, cs[2]!])).toBe(300);
   });
 
   it('never shows URL credentials in a message, and caps its length', () => {

@@ -36,11 +36,11 @@ function vmRow(v: VmSummary, now: number): Html {
   }</td></tr>`;
 }
 
-function counts(label: string, c: StatusCounts, filter: FleetFilter): Html {
-  return html`<ul class="counts" aria-label="${label}">${STATUSES.map((s) => {
+function counts(label: 'VM' | 'check', c: StatusCounts, filter: FleetFilter): Html {
+  return html`<ul class="counts" aria-label="${label}s per status">${STATUSES.map((s) => {
     const n = c[s.toLowerCase() as Lowercase<typeof s>];
     const current = filter.status === s;
-    return html`<li><a href="${query({ ...filter, ...(current ? { status: undefined } : { status: s }) })}" class="count" data-status="${s}"${current ? html` aria-current="true"` : ''}><span class="pill s-${s}"><span aria-hidden="true">${GLYPH[s]} </span>${s}</span> ${n} ${label}</a></li>`;
+    return html`<li><a href="${query({ ...filter, ...(current ? { status: undefined } : { status: s }) })}" class="count" data-status="${s}"${current ? html` aria-current="true"` : ''}><span class="pill s-${s}"><span aria-hidden="true">${GLYPH[s]} </span>${s}</span> ${n} ${label}${n === 1 ? '' : 's'}</a></li>`;
   })}</ul>`;
 }
 
@@ -62,7 +62,7 @@ export function fleetContent(view: FleetView, source: string): Html {
   }
   const filtered = view.filter.status || view.filter.vm || view.filter.tag;
   return html`<p>Fleet ${pill(view.overall_status)} · ${total} VM${total === 1 ? '' : 's'}, ${view.counts.checks.total} checks · last result ${view.last_result_at ? when(view.last_result_at, view.now) : 'never'}</p>
-${counts('VMs', view.counts.vms, view.filter)}${counts('checks', view.counts.checks, view.filter)}
+${counts('VM', view.counts.vms, view.filter)}${counts('check', view.counts.checks, view.filter)}
 ${
   view.vms.length
     ? html`<table class="stack fleet"><caption class="sr">VMs${filtered ? ' matching the filter' : ''}, worst first</caption><thead><tr><th scope="col">VM</th><th scope="col">Status</th><th scope="col">Since</th><th scope="col">Checks</th></tr></thead><tbody>${view.vms.map((v) => vmRow(v, view.now))}</tbody></table>`

@@ -57,6 +57,10 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/** A small green-grey mark, so browsers have an icon and ask for nothing that is not there. */
+export const FAVICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#59636e"/><path d="M4 8.5l2.5 2.5L12 5" stroke="#fff" stroke-width="2" fill="none"/></svg>';
+
 export interface PageParts {
   title: string;
   /** Above the live part: headings, forms (not replaced by live updates, so typing is never interrupted). */
@@ -72,7 +76,7 @@ export interface PageParts {
 export function page(p: PageParts): Html {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${p.title} · clonebox health</title><style>${trusted(CSS)}</style>
+<title>${p.title} · clonebox health</title><link rel="icon" href="/favicon.svg" type="image/svg+xml"><style>${trusted(CSS)}</style>
 <noscript><meta http-equiv="refresh" content="${p.refreshSeconds ?? 30}"></noscript></head>
 <body><header><a class="brand" href="/">clonebox health</a><nav aria-label="API"><a href="/api/v1/fleet">JSON API</a> · <a href="/metrics">metrics</a></nav><span id="live" class="live muted">updated when loaded</span></header>
 <main>${p.head ?? ''}<div id="content">${p.content}</div></main>

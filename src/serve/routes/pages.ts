@@ -4,7 +4,7 @@ import { serverTiming, type ServeContext } from '../context.js';
 import { checkContent, checkHead } from '../html/check.js';
 import { html, type Html } from '../html/escape.js';
 import { fleetContent, fleetHead } from '../html/fleet.js';
-import { page } from '../html/layout.js';
+import { FAVICON_SVG, page } from '../html/layout.js';
 import { vmContent, vmHead } from '../html/vm.js';
 import { loadCheck, loadFleet, loadVm, parseFilter } from '../queries.js';
 
@@ -20,6 +20,10 @@ export function notFoundPage(reply: FastifyReply, what: Html, source: string): F
 }
 
 export function registerPages(app: FastifyInstance, ctx: ServeContext): void {
+  const icon = (_req: unknown, reply: FastifyReply) => reply.header('cache-control', 'max-age=86400').type('image/svg+xml').send(FAVICON_SVG);
+  app.get('/favicon.svg', icon);
+  app.get('/favicon.ico', icon);
+
   app.get<{ Querystring: Query }>('/', async (req, reply) => {
     const t0 = performance.now();
     const view = await loadFleet(ctx.store, ctx.meta, parseFilter(req.query), ctx.now());
