@@ -30,7 +30,8 @@ export function loadAuth(source: string, kind: 'bearer' | 'basic', env: NodeJS.P
     }
     if (secret === '') throw new UsageError(`--auth ${source}: ${path} is empty; put the ${kind === 'basic' ? 'user:password' : 'token'} on its first line`);
   } else {
-    throw new UsageError(`--auth expects env:NAME or file:PATH (the secret itself never goes on the command line), got "${source.replace(/:.*/, ':…')}"`);
+    // Not echoed: it may be the secret itself.
+    throw new UsageError('--auth expects env:NAME or file:PATH: the secret itself never goes on the command line (it would show in ps and shell history)');
   }
   if (kind === 'basic') {
     const i = secret.indexOf(':');

@@ -15,6 +15,9 @@ const MIN = 60_000;
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
 
+/** Names in code-point order: deterministic, and far cheaper than localeCompare over thousands of rows. */
+export const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Worst first: a known failure outranks not knowing (as in src/engine/aggregate.ts). */
 export const SEVERITY: Record<HealthStatus, number> = { HEALTHY: 0, UNKNOWN: 1, DEGRADED: 2, UNHEALTHY: 3 };
 
@@ -134,7 +137,7 @@ function groupVms(rows: readonly CurrentCheckRow[], meta: MetaLookup, now: numbe
   }
   const vms: VmSummary[] = [];
   for (const [vm, checks] of byVm) {
-    checks.sort((a, b) => SEVERITY[b.status] - SEVERITY[a.status] || a.check.localeCompare(b.check));
+    checks.sort((a, b) => SEVERITY[b.status] - SEVERITY[a.status] || byName(a.check, b.check));
     const status = overallStatus(checks);
     vms.push({
       vm,
@@ -145,7 +148,7 @@ function groupVms(rows: readonly CurrentCheckRow[], meta: MetaLookup, now: numbe
       counts: countStatuses(checks.map((c) => c.status)),
     });
   }
-  return vms.sort((a, b) => SEVERITY[b.status] - SEVERITY[a.status] || a.vm.localeCompare(b.vm));
+  return vms.sort((a, b) => SEVERITY[b.status] - SEVERITY[a.status] || byName(a.vm, b.vm));
 }
 
 export function parseStatus(value: unknown): HealthStatus | undefined {

@@ -3,13 +3,14 @@
  * endpoint returns, the JSON API against docs/api.schema.json, the safety rules (read-only, Host names on
  * loopback, auth, rate limit), escaping of hostile names, /metrics parsed strictly, and live change events.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import Ajv2020 from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openServe } from '../../src/serve/run.js';
 import { startServer, type StatusServer } from '../../src/serve/server.js';
 import { openStore } from '../../src/store/index.js';
 import type { HealthStore } from '../../src/store/types.js';
@@ -261,5 +262,46 @@ describe('health serve: auth and rate limit', () => {
     for (let i = 0; i < 8; i++) codes.push((await get(`${s.url}badge/web-1.svg`)).status);
     expect(codes.slice(0, 5)).toEqual([200, 200, 200, 200, 200]);
     expect(codes.slice(5)).toEqual([429, 429, 429]);
+  });
+});
+
+describe('health serve: opening (the command behind the CLI)', () => {
+  const log = () => undefined;
+
+  it('refuses a non-loopback address without --auth or --no-auth, naming both', async () => {
+    await expect(openServe({ listen: '0.0.0.0:0', store: '/nonexistent/never-opened.db', log })).rejects.toThrow(
+      /^--listen 0\.0\.0\.0:0 can be reached from other hosts: protect it with --auth env:NAME or --auth file:PATH .* or say --no-auth/,
+    );
+    await expect(openServe({ listen: ':0', flagPrefix: 'serve-', log })).rejects.toThrow(/^--serve :0 can be reached .* --serve-auth env:NAME .* --serve-no-auth/);
+  });
+
+  it('says there is no store rather than creating an empty one (health watch --serve may create it)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clonebox-serve-'));
+    const missing = join(dir, 'none.db');
+    await expect(openServe({ listen: '127.0.0.1:0', store: missing, log })).rejects.toThrow(`no history store at ${missing}: record some results first`);
+    expect(existsSync(missing)).toBe(false);
+    const opened = await openServe({ listen: '127.0.0.1:0', store: missing, allowNewStore: true, log });
+    await opened.close();
+    expect(existsSync(missing)).toBe(true);
+  });
+
+  it('with --auth env:NAME on loopback: up, and every request needs the token', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clonebox-serve-'));
+    const db = join(dir, 'health.db');
+    await (await openStore(db)).close();
+    process.env.CLONEBOX_TEST_SERVE_TOKEN = 'c'.repeat(32);
+    try {
+      const opened = await openServe({ listen: '127.0.0.1:0', store: db, auth: 'env:CLONEBOX_TEST_SERVE_TOKEN', log });
+      try {
+        expect((await get(opened.server.url)).status).toBe(401);
+        const ok = await get(opened.server.url, { authorization: `Bearer ${'c'.repeat(32)}` });
+        expect(ok.status).toBe(200);
+        expect(ok.body).toContain('No check results in');
+      } finally {
+        await opened.close();
+      }
+    } finally {
+      delete process.env.CLONEBOX_TEST_SERVE_TOKEN;
+    }
   });
 });

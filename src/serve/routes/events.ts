@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ServeContext } from '../context.js';
 
 export function registerEvents(app: FastifyInstance, ctx: ServeContext): void {
-  app.get('/events', (_req, reply) => {
+  app.get('/events', (req, reply) => {
+    if (req.method === 'HEAD') return reply.type('text/event-stream; charset=utf-8').send();
     // The stream is written by the hub, outside fastify's reply cycle.
     reply.hijack();
     if (!ctx.live.add(reply.raw)) {
