@@ -3,7 +3,8 @@
  * ISO-8601 UTC strings, `schema_version: 1`; a change of meaning needs a new version.
  */
 import type { HealthStatus, StatusCounts } from '../report.js';
-import type { CheckSummary, FleetFilter, FleetView, HistoryPage, Uptime, VmSummary } from './queries.js';
+import type { CheckSummary, FleetFilter, FleetView, HistoryPage, VmSummary } from './queries.js';
+import type { Uptime } from './uptime.js';
 
 export const API_SCHEMA_VERSION = 1;
 

@@ -9,17 +9,13 @@ import type { CloneboxConfig } from '../config/schema.js';
 import { overallStatus } from '../engine/aggregate.js';
 import { globToRegExp } from '../inventory/discover.js';
 import { countStatuses, STATUSES, type HealthStatus, type StatusCounts } from '../report.js';
-import type { CurrentCheckRow, HealthStore, ResultBucket, ResultRow, TransitionRow } from '../store/types.js';
+import type { CurrentCheckRow, HealthStore, ResultRow, TransitionRow } from '../store/types.js';
+import { byName, displayMessage, SEVERITY } from './status.js';
+import { loadBars, toBars, uptimeOf, WINDOW_24H, WINDOWS, type Bar, type Uptime, type UptimeWindow } from './uptime.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
-
-/** Names in code-point order: deterministic, and far cheaper than localeCompare over thousands of rows. */
-export const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
-/** Worst first: a known failure outranks not knowing (as in src/engine/aggregate.ts). */
-export const SEVERITY: Record<HealthStatus, number> = { HEALTHY: 0, UNKNOWN: 1, DEGRADED: 2, UNHEALTHY: 3 };
 
 /** What the config says about a check; the store does not keep it. */
 export interface CheckMeta {
@@ -38,12 +34,6 @@ export function metaFromConfig(config: CloneboxConfig | undefined): MetaLookup {
   const global = new Map(config.health_checks.map((c) => [c.name, meta(c)]));
   const perVm = new Map(Object.entries(config.vms).map(([vm, v]) => [vm, new Map(v.health_checks.map((c) => [c.name, meta(c)]))]));
   return (vm, check) => perVm.get(vm)?.get(check) ?? global.get(check);
-}
-
-/** Messages are stored redacted; as a second line of defence, no URL userinfo is ever shown, and a page stays small. */
-export function displayMessage(message: string): string {
-  const clean = message.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1***@');
-  return clean.length > 500 ? `${clean.slice(0, 499)}…` : clean;
 }
 
 export interface CheckSummary {
@@ -202,94 +192,6 @@ export async function loadFleet(store: HealthStore, meta: MetaLookup, filter: Fl
 /** One VM's current summary; undefined when the store has no state for it. */
 export async function loadVmSummary(store: HealthStore, meta: MetaLookup, vm: string, now = Date.now()): Promise<VmSummary | undefined> {
   return groupVms(await store.currentChecks(vm), meta, now)[0];
-}
-
-// ─── uptime bars ───
-
-export interface UptimeWindow {
-  key: '24h' | '7d' | '30d';
-  label: string;
-  bucketMs: number;
-  count: number;
-}
-
-export const WINDOWS: readonly UptimeWindow[] = [
-  { key: '24h', label: '24 hours', bucketMs: 30 * MIN, count: 48 },
-  { key: '7d', label: '7 days', bucketMs: 4 * HOUR, count: 42 },
-  { key: '30d', label: '30 days', bucketMs: DAY, count: 30 },
-];
-
-export const WINDOW_24H = WINDOWS[0]!;
-
-/** Buckets aligned to their size (UTC), the last one holding `now`: the same bars for every viewer in a bucket. */
-export function windowRange(w: Pick<UptimeWindow, 'bucketMs' | 'count'>, now: number): { sinceMs: number; untilMs: number } {
-  const untilMs = (Math.floor(now / w.bucketMs) + 1) * w.bucketMs;
-  return { sinceMs: untilMs - w.count * w.bucketMs, untilMs };
-}
-
-export interface Bar {
-  start: number;
-  end: number;
-  /** The worst raw status in the bucket; null: no results. */
-  status: HealthStatus | null;
-  counts: Record<HealthStatus, number>;
-  /** The latest message of the worst status, and when. */
-  message?: string;
-  message_ts?: number;
-  /** Mean response time of the evaluated results (UNKNOWN excluded); null without any. */
-  mean_ms: number | null;
-}
-
-const zero = (): Record<HealthStatus, number> => ({ HEALTHY: 0, DEGRADED: 0, UNHEALTHY: 0, UNKNOWN: 0 });
-
-/** One bar per bucket; worst status wins, and its latest message is the bar's. Rows outside the range are ignored. */
-export function toBars(rows: readonly ResultBucket[], sinceMs: number, bucketMs: number, count: number): Bar[] {
-  const bars: Bar[] = Array.from({ length: count }, (_, i) => ({
-    start: sinceMs + i * bucketMs,
-    end: sinceMs + (i + 1) * bucketMs,
-    status: null,
-    counts: zero(),
-    mean_ms: null,
-  }));
-  const sums = new Array<number>(count).fill(0);
-  for (const r of rows) {
-    const bar = bars[r.bucket];
-    if (!bar) continue;
-    bar.counts[r.status] += r.count;
-    if (r.status !== 'UNKNOWN') sums[r.bucket]! += r.duration_ms_sum;
-    if (bar.status === null || SEVERITY[r.status] > SEVERITY[bar.status] || (r.status === bar.status && r.last_ts > (bar.message_ts ?? 0))) {
-      bar.status = r.status;
-      bar.message = displayMessage(r.last_message);
-      bar.message_ts = r.last_ts;
-    }
-  }
-  bars.forEach((b, i) => {
-    const evaluated = b.counts.HEALTHY + b.counts.DEGRADED + b.counts.UNHEALTHY;
-    b.mean_ms = evaluated ? sums[i]! / evaluated : null;
-  });
-  return bars;
-}
-
-export interface Uptime {
-  /** Share of evaluated results that were not UNHEALTHY (UNKNOWN results are not evaluated); null without any. */
-  ratio: number | null;
-  up: number;
-  evaluated: number;
-}
-
-export function uptimeOf(bars: readonly Pick<Bar, 'counts'>[]): Uptime {
-  let up = 0;
-  let evaluated = 0;
-  for (const b of bars) {
-    up += b.counts.HEALTHY + b.counts.DEGRADED;
-    evaluated += b.counts.HEALTHY + b.counts.DEGRADED + b.counts.UNHEALTHY;
-  }
-  return { ratio: evaluated ? up / evaluated : null, up, evaluated };
-}
-
-export async function loadBars(store: HealthStore, vm: string, check: string, w: Pick<UptimeWindow, 'bucketMs' | 'count'>, now: number): Promise<Bar[]> {
-  const { sinceMs, untilMs } = windowRange(w, now);
-  return toBars(await store.resultBuckets({ vm, check, sinceMs, untilMs, bucketMs: w.bucketMs }), sinceMs, w.bucketMs, w.count);
 }
 
 // ─── one VM, one check ───

@@ -73,9 +73,10 @@ Ctrl-C stops cleanly; the exit code is the last known fleet status (Nagios: 0 he
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
-    // --serve: the status page in this process, reading the store the watch writes (src/serve).
-    const served = flags.serve === undefined ? undefined : await this.startServe(flags);
+    let served: { close(): Promise<void> } | undefined;
     try {
+      // --serve: the status page in this process, reading the store the watch writes (src/serve).
+      if (flags.serve !== undefined) served = await this.startServe(flags);
       const { exitCode } = await runWatch(
         {
           vms: argv as string[],

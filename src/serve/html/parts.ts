@@ -1,7 +1,7 @@
 /** Pieces shared by the pages: status pills, times, uptime bars, the response-time sparkline. */
 import type { HealthStatus } from '../../report.js';
 import { formatUptime } from '../badge.js';
-import type { Bar, Uptime } from '../queries.js';
+import type { Bar, Uptime } from '../uptime.js';
 import { html, type Html } from './escape.js';
 
 /** Never colour alone: a glyph and the word go with every colour. */

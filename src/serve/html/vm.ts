@@ -2,7 +2,7 @@
 import type { VmView } from '../queries.js';
 import { html, seg, type Html } from './escape.js';
 import { bars, pill, uptimeText, when } from './parts.js';
-import { WINDOW_24H, uptimeOf } from '../queries.js';
+import { WINDOW_24H, uptimeOf } from '../uptime.js';
 
 export function vmHead(vm: string): Html {
   return html`<p><a href="/">Fleet</a> › ${vm}</p>`;

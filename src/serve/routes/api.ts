@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseDuration } from '../../config/duration.js';
 import { serverTiming, type ServeContext } from '../context.js';
 import { fleetJson, historyJson, vmDetailJson } from '../json.js';
-import { HISTORY_LIMIT_MAX, loadFleet, loadHistory, loadVmSummary, parseFilter, toBars, uptimeOf, WINDOWS, type Uptime } from '../queries.js';
+import { HISTORY_LIMIT_MAX, loadFleet, loadHistory, loadVmSummary, parseFilter } from '../queries.js';
+import { toBars, uptimeOf, WINDOWS, type Uptime } from '../uptime.js';
 
 const DAY = 86_400_000;
 
