@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the fleet lab (test/lab/fleet.sh), the VM lab (test/lab/vm) and the native
-# libvirt binding need.
+# Installs the Debian packages the fleet lab (test/lab/fleet.sh), the VM lab (test/lab/vm), the native
+# libvirt binding and the browser tests of the status page need.
 # Idempotent: when everything is present it only says so. Never leaves a service running: Debian's
 # postinst scripts try to start nginx, redis and postgres, which the lab starts itself inside namespaces.
 set -euo pipefail
@@ -17,6 +17,9 @@ PACKAGES=(
   kmod cpio xz-utils qemu-guest-agent
   # grpc, dns and https probe tests (test/lab/extra-services.ts): certificates made with openssl; dnsmasq (dnsmasq-base above).
   openssl
+  # The status page's browser tests (test/e2e/serve.test.ts) and docs screenshots: Debian's Chromium, driven by
+  # puppeteer-core (which never downloads a browser of its own); DejaVu so pages render with real glyphs.
+  chromium fonts-dejavu-core
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -9,11 +9,15 @@ import type { HealthStatus, VMHealthReport } from '../report.js';
 import type { Columns, Dialect, SqlConn } from './dialect.js';
 import { alertQueries, alertTx, SqlOutbox } from './alert-queries.js';
 import { decodeRow, names, selectList, upsertTail, type Row } from './columns.js';
+import { changeMarker, currentChecks, resultBuckets } from './status-reads.js';
 import { advanceRoundIn, resultRows } from './round.js';
 import {
   AUTO_PRUNE_EVERY_MS,
   DEFAULT_RETENTION_MS,
   type ActionResult,
+  type BucketQuery,
+  type CurrentCheckRow,
+  type ResultBucket,
   type ActionRow,
   type HealthStore,
   type HistoryQuery,
@@ -318,7 +322,12 @@ export class SqlStore implements HealthStore {
       where += ' AND check_name = ?';
       params.push(q.check);
     }
-    const rows = await d.session((c) => c.all(`SELECT ${selectList(d, table, cols)} FROM ${table} WHERE ${where} ORDER BY ts, id`, params));
+    let limit = '';
+    if (q.limit !== undefined) {
+      limit = ' LIMIT ?';
+      params.push(Math.max(0, Math.floor(q.limit)));
+    }
+    const rows = await d.session((c) => c.all(`SELECT ${selectList(d, table, cols)} FROM ${table} WHERE ${where} ORDER BY ts, id${limit}`, params));
     return rows.map((r) => decodeRow(d, cols, r));
   }
 
@@ -332,6 +341,18 @@ export class SqlStore implements HealthStore {
 
   async actions(q: HistoryQuery): Promise<ActionRow[]> {
     return (await this.query('actions', ACTION_READ, q)).map(toAction);
+  }
+
+  currentChecks(vm?: string): Promise<CurrentCheckRow[]> {
+    return currentChecks(this.dialect, vm);
+  }
+
+  resultBuckets(q: BucketQuery): Promise<ResultBucket[]> {
+    return resultBuckets(this.dialect, q);
+  }
+
+  changeMarker(): Promise<string> {
+    return changeMarker(this.dialect);
   }
 
   async knownVms(): Promise<string[]> {

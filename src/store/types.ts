@@ -87,9 +87,63 @@ export interface HistoryQuery {
   /** ms, exclusive; default: no upper bound. */
   untilMs?: number;
   check?: string;
+  /** At most this many rows, the oldest first; default: all. */
+  limit?: number;
 }
 
-export interface HealthStore extends RoundStore {
+/** One check's current state as the status page shows it: a `check_states` row, times in ms. */
+export interface CurrentCheckRow {
+  vm: string;
+  check: string;
+  /** The thresholded state. */
+  state: HealthStatus;
+  hard: boolean;
+  consecutive_failures: number;
+  consecutive_successes: number;
+  /** The raw status of the latest result. */
+  last_result_status: HealthStatus;
+  last_result_at: number;
+  /** When `state` last changed. */
+  last_change: number;
+  last_message: string;
+}
+
+export interface BucketQuery {
+  vm: string;
+  check: string;
+  /** ms, inclusive: the start of bucket 0. */
+  sinceMs: number;
+  /** ms, exclusive. */
+  untilMs: number;
+  bucketMs: number;
+}
+
+/** The results of one check with one raw status in one time bucket. */
+export interface ResultBucket {
+  /** floor((ts - sinceMs) / bucketMs). */
+  bucket: number;
+  status: HealthStatus;
+  count: number;
+  duration_ms_sum: number;
+  /** The latest result of this status in the bucket: when, and what it said. */
+  last_ts: number;
+  last_message: string;
+}
+
+/**
+ * What the status page (src/serve) reads besides `history` and `transitions`: kept to these three so that any
+ * backend can answer them with one indexed query each.
+ */
+export interface StatusReads {
+  /** Every check's current state (or one VM's), from the state table: never scans history. */
+  currentChecks(vm?: string): Promise<CurrentCheckRow[]>;
+  /** One check's results counted per time bucket and raw status (uptime bars, sparklines, badges). */
+  resultBuckets(q: BucketQuery): Promise<ResultBucket[]>;
+  /** A value that changes whenever a result or a state is recorded; cheap enough to poll every second. */
+  changeMarker(): Promise<string>;
+}
+
+export interface HealthStore extends RoundStore, StatusReads {
   readonly kind: 'sqlite' | 'postgres';
   /** The file path, or the URL with its password hidden: safe to print. */
   readonly location: string;

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ActionGuard, policyFromVms } from '../../src/engine/state.js';
 import { openStore } from '../../src/store/index.js';
 import type { HealthStore } from '../../src/store/types.js';
-import type { CheckResult, HealthStatus, VMHealthReport } from '../../src/report.js';
+import { STATUSES, type CheckResult, type HealthStatus, type VMHealthReport } from '../../src/report.js';
 import { transpileClosure } from './transpile.js';
 
 export interface ContractTarget {
@@ -131,6 +131,47 @@ export function storeContract(name: string, target: () => ContractTarget): void 
       const rows = await store.history({ vm: 'web-1', sinceMs: 0 });
       expect(rows.find((r) => r.check === 'http')!.details).toEqual({ status_code: 200 });
       expect(rows.find((r) => r.check === 'big')!.details).toEqual({ status_code: 200, url: 'http://localhost/health', details_truncated: true });
+    });
+
+    it('status-page reads: current states, buckets of results per status with the latest message, a change marker, a row limit', async () => {
+      const store = await fresh();
+      const before = await store.changeMarker();
+      expect(await store.currentChecks()).toEqual([]);
+      expect(await store.resultBuckets({ vm: 'web-1', check: 'http', sinceMs: 0, untilMs: T0 * 2, bucketMs: MIN })).toEqual([]);
+      // Bucket 0: two HEALTHY, one UNHEALTHY; bucket 2: one DEGRADED. One result before the window, one after.
+      const rounds: [HealthStatus, number, string][] = [
+        ['HEALTHY', T0 - 1, 'before'],
+        ['HEALTHY', T0, 'first'],
+        ['UNHEALTHY', T0 + 10_000, 'down: refused'],
+        ['HEALTHY', T0 + 20_000, 'back'],
+        ['DEGRADED', T0 + 2 * MIN + 5, 'slow'],
+        ['HEALTHY', T0 + 3 * MIN, 'after'],
+      ];
+      for (const [status, t, message] of rounds) {
+        await store.advanceRound({ reports: [report('web-1', [check('http', status, t, { message, duration_ms: 10 })])], now: t });
+      }
+      await store.advanceRound({ reports: [report('db-1', [check('tcp', 'HEALTHY', T0)])], now: T0 });
+      const after = await store.changeMarker();
+      expect(after).not.toBe(before);
+      expect(await store.changeMarker()).toBe(after);
+
+      const buckets = await store.resultBuckets({ vm: 'web-1', check: 'http', sinceMs: T0, untilMs: T0 + 3 * MIN, bucketMs: MIN });
+      buckets.sort((a, b) => a.bucket - b.bucket || a.status.localeCompare(b.status));
+      expect(buckets).toEqual([
+        { bucket: 0, status: 'HEALTHY', count: 2, duration_ms_sum: 20, last_ts: T0 + 20_000, last_message: 'back' },
+        { bucket: 0, status: 'UNHEALTHY', count: 1, duration_ms_sum: 10, last_ts: T0 + 10_000, last_message: 'down: refused' },
+        { bucket: 2, status: 'DEGRADED', count: 1, duration_ms_sum: 10, last_ts: T0 + 2 * MIN + 5, last_message: 'slow' },
+      ]);
+
+      const all = await store.currentChecks();
+      expect(all.map((r) => `${r.vm}/${r.check}`).sort()).toEqual(['db-1/tcp', 'web-1/http']);
+      const [web] = await store.currentChecks('web-1');
+      expect(web).toMatchObject({ vm: 'web-1', check: 'http', last_result_status: 'HEALTHY', last_result_at: T0 + 3 * MIN, last_message: 'after' });
+      expect(typeof web!.last_change).toBe('number');
+      expect(STATUSES).toContain(web!.state);
+
+      const limited = await store.history({ vm: 'web-1', sinceMs: T0, limit: 2 });
+      expect(limited.map((r) => r.message)).toEqual(['first', 'down: refused']);
     });
 
     it('saves and loads check states exactly', async () => {

@@ -19,6 +19,7 @@ Ctrl-C stops cleanly; the exit code is the last known fleet status (Nagios: 0 he
     '<%= config.bin %> health watch --all --json --no-store | jq -c \'select(.type == "transition")\'',
     '<%= config.bin %> health watch --all --metrics-port 9464',
     '<%= config.bin %> health watch --all --rounds 1 --json   # one stateful round, for cron',
+    '<%= config.bin %> health watch --all --serve 127.0.0.1:8080   # and the status page',
   ];
 
   static override strict = false;
@@ -44,6 +45,9 @@ Ctrl-C stops cleanly; the exit code is the last known fleet status (Nagios: 0 he
     'no-store': Flags.boolean({ description: 'keep thresholds in memory only: nothing recorded, nothing read', exclusive: ['store'] }),
     'metrics-port': Flags.integer({ description: 'serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port, printed)', min: 0, max: 65535 }),
     'metrics-host': Flags.string({ description: 'address the metrics server binds to', default: '127.0.0.1' }),
+    serve: Flags.string({ description: 'also serve the status page from the store, at HOST:PORT (see health serve)', exclusive: ['no-store'] }),
+    'serve-auth': Flags.string({ description: 'credentials for --serve: env:NAME or file:PATH (a bearer token)', dependsOn: ['serve'] }),
+    'serve-no-auth': Flags.boolean({ description: 'let --serve bind beyond loopback without credentials', dependsOn: ['serve'], exclusive: ['serve-auth'] }),
     rounds: Flags.integer({ description: 'stop after this many full rounds (every check ran N times); for tests and cron', min: 1 }),
     seed: Flags.integer({ description: 'seed for the jitter, for reproducible schedules (tests)', hidden: true }),
     verbose: Flags.boolean({ char: 'v', description: 'say more: connections, discovery, rounds, stack traces' }),
@@ -56,33 +60,57 @@ Ctrl-C stops cleanly; the exit code is the last known fleet status (Nagios: 0 he
     const { durationFlag } = await import('../../cli/flags.js');
     const { withInterrupts } = await import('../../cli/interrupt.js');
     const intervalMs = durationFlag('interval', flags.interval, '30s, 5m or 500ms', 100);
-    const { exitCode } = await withInterrupts(
-      (signal) =>
-        runWatch(
-          {
-            vms: argv as string[],
-            config: flags.config,
-            all: flags.all,
-            ...(flags.probe ? { probe: flags.probe } : {}),
-            json: flags.json,
-            ...(flags.connect ? { connect: flags.connect } : {}),
-            concurrency: flags.concurrency,
-            verbose: flags.verbose,
-            acceptNewHostKeys: flags['accept-new-host-keys'],
-            libvirtBackend: flags['libvirt-backend'],
-            ...(intervalMs === undefined ? {} : { intervalMs }),
-            ...(flags.store ? { store: flags.store } : {}),
-            noStore: flags['no-store'],
-            ...(flags['metrics-port'] === undefined ? {} : { metricsPort: flags['metrics-port'], metricsHost: flags['metrics-host'] }),
-            ...(flags.rounds === undefined ? {} : { rounds: flags.rounds }),
-            ...(flags.seed === undefined ? {} : { seed: flags.seed }),
-          },
-          { stdout: process.stdout, stderr: process.stderr },
-          signal,
-        ),
-      { secondExits: true },
-    );
-    process.exitCode = exitCode;
+    let served: { close(): Promise<void> } | undefined;
+    try {
+      // --serve: the status page in this process, reading the store the watch writes (src/serve).
+      if (flags.serve !== undefined) served = await this.startServe(flags);
+      const { exitCode } = await withInterrupts(
+        (signal) =>
+          runWatch(
+            {
+              vms: argv as string[],
+              config: flags.config,
+              all: flags.all,
+              ...(flags.probe ? { probe: flags.probe } : {}),
+              json: flags.json,
+              ...(flags.connect ? { connect: flags.connect } : {}),
+              concurrency: flags.concurrency,
+              verbose: flags.verbose,
+              acceptNewHostKeys: flags['accept-new-host-keys'],
+              libvirtBackend: flags['libvirt-backend'],
+              ...(intervalMs === undefined ? {} : { intervalMs }),
+              ...(flags.store ? { store: flags.store } : {}),
+              noStore: flags['no-store'],
+              ...(flags['metrics-port'] === undefined ? {} : { metricsPort: flags['metrics-port'], metricsHost: flags['metrics-host'] }),
+              ...(flags.rounds === undefined ? {} : { rounds: flags.rounds }),
+              ...(flags.seed === undefined ? {} : { seed: flags.seed }),
+            },
+            { stdout: process.stdout, stderr: process.stderr },
+            signal,
+          ),
+        { secondExits: true },
+      );
+      process.exitCode = exitCode;
+    } finally {
+      await served?.close();
+    }
+  }
+
+  private async startServe(flags: { serve?: string; config: string; store?: string; 'serve-auth'?: string; 'serve-no-auth': boolean }) {
+    const { openServe } = await import('../../serve/run.js');
+    const log = (msg: string) => process.stderr.write(`clonebox: ${msg}\n`);
+    const opened = await openServe({
+      listen: flags.serve!,
+      config: flags.config,
+      ...(flags.store ? { store: flags.store } : {}),
+      ...(flags['serve-auth'] ? { auth: flags['serve-auth'] } : {}),
+      noAuth: flags['serve-no-auth'],
+      allowNewStore: true,
+      flagPrefix: 'serve-',
+      log,
+    });
+    log(`status page at ${opened.server.url}`);
+    return opened;
   }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<void> {
