@@ -1,6 +1,6 @@
 /** `clonebox health check`: the library call behind the thin oclif command. */
 import { loadConfig } from '../config/load.js';
-import { libvirtUri } from '../config/resolve.js';
+import { describeSsh, libvirtUri, SshConfigCache } from '../config/resolve.js';
 import { runFleetRound, UsageError } from '../engine/fleet.js';
 import { advanceWithStore, describeAction } from '../engine/stateful.js';
 import type { HealthStore } from '../store/types.js';
@@ -85,6 +85,8 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
     }
     log(`history: ${store.kind} at ${store.location}`);
   }
+  const sshConfigs = new SshConfigCache();
+  const said = new Map<string, string>();
   const round = async (roundSignal: AbortSignal): Promise<FleetReport> => {
     const r = await runFleetRound({
       config,
@@ -96,6 +98,16 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
       pool,
       signal: roundSignal,
       acceptNewHostKeys: opts.acceptNewHostKeys,
+      sshConfigs,
+      // -v: each VM's effective SSH settings and where each came from, once per run (and again if they change).
+      onResolved: (vm, t) => {
+        const line = describeSsh(vm.name, vm.ssh, t.address);
+        if (said.get(vm.name) !== line) {
+          log(line);
+          for (const note of vm.ssh.notes) log(`VM ${vm.name}: ${note}`);
+        }
+        said.set(vm.name, line);
+      },
     });
     if (!store) return r.report;
     // Stateful: thresholds from the stored streaks, actions on hard transitions (docs/state.md).

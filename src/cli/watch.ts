@@ -11,12 +11,12 @@
 import pLimit from 'p-limit';
 import { formatDuration } from '../config/duration.js';
 import { loadConfig } from '../config/load.js';
-import { libvirtUri, resolveVm, type ResolvedVm } from '../config/resolve.js';
+import { describeSsh, libvirtUri, SshConfigCache, type ResolvedVm } from '../config/resolve.js';
 import type { CloneboxConfig } from '../config/schema.js';
 import { runAction } from '../engine/actions.js';
 import { buildFleetReport, buildVmReport } from '../engine/aggregate.js';
 import { checkVm, sshTargetFor } from '../engine/check-vm.js';
-import { filterProbes, resolveTargets, UsageError, type FleetRunOptions } from '../engine/fleet.js';
+import { filterProbes, resolveAll, resolveTargets, UsageError, type FleetRunOptions } from '../engine/fleet.js';
 import { CheckScheduler, seededRandom, type ScheduleEntry, type ScheduleItem } from '../engine/scheduler.js';
 import { advanceWithStore, describeAction, type ActionOutcome } from '../engine/stateful.js';
 import { ActionGuard, advanceReports, policyFromVms, stateKey, type StateMap } from '../engine/state.js';
@@ -418,7 +418,14 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
     pool,
     signal: stop.signal,
     acceptNewHostKeys: opts.acceptNewHostKeys,
+    sshConfigs: new SshConfigCache(),
+    onResolved: (vm, t) => {
+      const line = describeSsh(vm.name, vm.ssh, t.address);
+      if (said.get(vm.name) !== line) log(line);
+      said.set(vm.name, line);
+    },
   };
+  const said = new Map<string, string>();
   const refreshEvery = discoveryEveryMs(minInterval);
   const urgentGap = Math.min(refreshEvery, 2000);
   let lastDiscovery = 0;
@@ -435,10 +442,7 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
     }));
 
   const applyTargets = (targets: VmTarget[]) => {
-    const resolved = filterProbes(
-      targets.map((t) => resolveVm(config, t.name, { acceptNewHostKeys: opts.acceptNewHostKeys })),
-      opts.probe,
-    );
+    const resolved = filterProbes(resolveAll(config, targets, fleetOpts), opts.probe);
     const keep = new Set<string>();
     targets.forEach((t, i) => {
       keep.add(t.name);

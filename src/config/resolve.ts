@@ -1,19 +1,9 @@
 /** Turn the parsed config into what one VM needs: its SSH settings and its checks, defaults applied. */
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { AddressSource } from '../inventory/types.js';
 import type { CloneboxConfig, HealthCheck } from './schema.js';
+import { resolveSsh, type ResolvedSsh, type SshConfigCache } from './resolve-ssh.js';
 
-export interface ResolvedSsh {
-  user: string;
-  port: number;
-  identityFile?: string;
-  knownHostsFile: string;
-  hostKeyPolicy: 'strict' | 'accept-new';
-  connectTimeoutMs: number;
-  maxSessions: number;
-}
+export { expandHome, describeSsh, SshConfigCache, type ResolvedSsh, type JumpHop } from './resolve-ssh.js';
 
 export interface ResolvedVm {
   name: string;
@@ -25,42 +15,22 @@ export interface ResolvedVm {
   agentFallback: boolean;
 }
 
-export function expandHome(path: string): string {
-  return path === '~' ? homedir() : path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
-}
-
-/** Without an identity file or an agent, fall back to the keys OpenSSH itself would try. */
-function defaultIdentity(): string | undefined {
-  if (process.env.SSH_AUTH_SOCK) return undefined;
-  for (const name of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
-    const file = join(homedir(), '.ssh', name);
-    if (existsSync(file)) return file;
-  }
-  return undefined;
-}
-
 export interface ResolveOptions {
   acceptNewHostKeys?: boolean;
+  /** The VM's address (from libvirt or vms.NAME.address): the second name matched in ~/.ssh/config. */
+  address?: string;
+  /** Parsed OpenSSH client configs, read once per run; without it, ~/.ssh/config is not read. */
+  sshConfigs?: SshConfigCache;
 }
 
 export function resolveVm(config: CloneboxConfig, name: string, options: ResolveOptions = {}): ResolvedVm {
   const vm = config.vms[name];
-  const ssh = { ...config.ssh, ...vm?.ssh };
-  const identity = ssh.identity_file ? expandHome(ssh.identity_file) : defaultIdentity();
   const own = vm?.health_checks ?? [];
   const ownNames = new Set(own.map((c) => c.name));
   return {
     name,
     addressOverride: vm?.address,
-    ssh: {
-      user: ssh.user ?? 'root',
-      port: ssh.port ?? 22,
-      ...(identity ? { identityFile: identity } : {}),
-      knownHostsFile: expandHome(ssh.known_hosts ?? '~/.ssh/known_hosts'),
-      hostKeyPolicy: options.acceptNewHostKeys ? 'accept-new' : (ssh.host_key_policy ?? 'strict'),
-      connectTimeoutMs: ssh.connect_timeout ?? 10_000,
-      maxSessions: ssh.max_sessions ?? 10,
-    },
+    ssh: resolveSsh(config, name, options),
     checks: [...config.health_checks.filter((c) => !ownNames.has(c.name)), ...own],
     agentFallback: vm?.agent_fallback ?? config.libvirt.agent_fallback ?? false,
   };

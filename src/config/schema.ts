@@ -159,6 +159,12 @@ export const SshSettings = z.strictObject({
   connect_timeout: PositiveDuration.optional(),
   /** Channels open at once on one connection; sshd's MaxSessions (10 by default). */
   max_sessions: z.number().int().min(1).max(100).optional(),
+  /** Jump hosts, as OpenSSH's ProxyJump: `[user@]host[:port]`, several separated by commas (first hop first), or `none`. */
+  proxy_jump: z.string().min(1).optional(),
+  /** The OpenSSH client config to honour (default ~/.ssh/config; docs/ssh.md). */
+  config_file: z.string().min(1).optional(),
+  /** false: ignore the OpenSSH client config. */
+  use_ssh_config: z.boolean().optional(),
 });
 export type SshSettings = z.infer<typeof SshSettings>;
 

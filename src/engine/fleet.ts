@@ -1,7 +1,7 @@
 /** One round over a fleet: discover, then check each VM (bounded by p-limit), then summarise. */
 import pLimit from 'p-limit';
 import { didYouMean } from '../config/errors.js';
-import { addressSources, resolveVm, type ResolvedVm } from '../config/resolve.js';
+import { addressSources, resolveVm, type ResolvedVm, type SshConfigCache } from '../config/resolve.js';
 import type { CloneboxConfig } from '../config/schema.js';
 import { discover, type VmTarget } from '../inventory/discover.js';
 import type { LibvirtBackend } from '../inventory/types.js';
@@ -28,6 +28,23 @@ export interface FleetRunOptions {
   pool: SshPool;
   signal?: AbortSignal;
   acceptNewHostKeys?: boolean;
+  /** OpenSSH client configs (~/.ssh/config), read once per run; without it none is read. */
+  sshConfigs?: SshConfigCache;
+  /** Told each VM's resolved settings (for `-v`: where each SSH setting came from). */
+  onResolved?: (vm: ResolvedVm, target: VmTarget) => void;
+}
+
+/** Resolve every target's settings: its address is the second name matched in ~/.ssh/config. */
+export function resolveAll(config: CloneboxConfig, targets: readonly VmTarget[], opts: Pick<FleetRunOptions, 'acceptNewHostKeys' | 'sshConfigs' | 'onResolved'>): ResolvedVm[] {
+  return targets.map((t) => {
+    const vm = resolveVm(config, t.name, {
+      acceptNewHostKeys: opts.acceptNewHostKeys ?? false,
+      ...(t.address ? { address: t.address } : {}),
+      ...(opts.sshConfigs ? { sshConfigs: opts.sshConfigs } : {}),
+    });
+    opts.onResolved?.(vm, t);
+    return vm;
+  });
 }
 
 /** The VMs to look at when none are named: those the config lists under `vms:`. */
@@ -84,10 +101,7 @@ export async function runFleetRound(opts: FleetRunOptions): Promise<FleetRound> 
   const startedAt = new Date();
   const t0 = performance.now();
   const targets = await resolveTargets(opts);
-  const vms = filterProbes(
-    targets.map((t) => resolveVm(opts.config, t.name, { acceptNewHostKeys: opts.acceptNewHostKeys ?? false })),
-    opts.probes,
-  );
+  const vms = filterProbes(resolveAll(opts.config, targets, opts), opts.probes);
   const limit = pLimit(Math.max(1, opts.concurrency));
   const signal = opts.signal ?? new AbortController().signal;
   const reports: VMHealthReport[] = await Promise.all(
