@@ -309,7 +309,7 @@ export function describeSsh(name: string, ssh: ResolvedSsh, address: string | un
     `connect timeout ${formatDuration(ssh.connectTimeoutMs)} ${at(s.connect_timeout)}`,
     ...(ssh.keepaliveMs ? [`keepalive ${formatDuration(ssh.keepaliveMs)} ${at(s.keepalive)}`] : []),
     `max sessions ${ssh.maxSessions} ${at(s.max_sessions)}`,
-    `jump ${ssh.jump.length ? ssh.jump.map((h) => `${h.user}@${h.host}:${h.port}`).join(' → ') : 'none'} ${at(s.proxy_jump)}`,
+    `jump ${ssh.jump.length ? ssh.jump.map((h) => `${h.name} (${h.user}@${h.host}:${h.port})`).join(' → ') : 'none'} ${at(s.proxy_jump)}`,
   ];
   return `VM ${name}: ssh ${parts.join('; ')}`;
 }

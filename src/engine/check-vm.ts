@@ -246,7 +246,7 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
 
 /** Transport failures that mean the guest's sshd was never reached (not a refused tunnel, not a busy channel). */
 const NOT_REACHED_KINDS: ReadonlySet<string> = new Set(['refused', 'auth', 'host-key-changed', 'host-key-unknown', 'unreachable', 'timeout']);
-const DIAL_PHASES: ReadonlySet<unknown> = new Set(['tcp', 'banner', 'kex', 'auth']);
+const DIAL_PHASES: ReadonlySet<unknown> = new Set(['jump', 'tcp', 'banner', 'kex', 'auth']);
 
 /**
  * When no guest check reached the guest and at least one failed to dial it, the VM's reason says so once

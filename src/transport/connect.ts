@@ -186,6 +186,10 @@ const UNREACHABLE_CODES = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', '
 export async function connect(target: SshTarget, ctx: ConnectContext): Promise<SshClient> {
   const where = hostPort(target);
   const say = (text: string): string => `${target.label ?? 'VM'} ${target.vm}: ${text}`;
+  // Advice names what is at the other end: the guest, or a jump host.
+  const jumpHost = target.label === 'jump host';
+  const theVm = jumpHost ? 'the jump host' : 'the VM';
+  const inGuest = jumpHost ? 'on the jump host' : 'in the guest';
 
   // Keys in order (OpenSSH's several IdentityFile), then ssh-agent where allowed. A key that cannot be read is
   // skipped when another can be used, as ssh(1) does; alone, it is the error.
@@ -305,7 +309,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
       return state.tcpConnected
         ? new AttemptFailure(
             new TransportError(
-              say(`sshd at ${where} accepted the connection but did not finish the SSH handshake within ${target.connectTimeoutMs} ms; check that sshd in the guest is healthy, or raise ssh.connect_timeout`),
+              say(`sshd at ${where} accepted the connection but did not finish the SSH handshake within ${target.connectTimeoutMs} ms; check that sshd ${inGuest} is healthy, or raise ssh.connect_timeout`),
               'timeout',
               { cause: err },
             ),
@@ -313,7 +317,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
           )
         : new AttemptFailure(
             new TransportError(
-              say(`could not open a TCP connection to ${where} within ${target.connectTimeoutMs} ms; check that the VM is running and its network is up`),
+              say(`could not open a TCP connection to ${where} within ${target.connectTimeoutMs} ms; check that ${theVm} is running and its network is up`),
               'unreachable',
               { cause: err },
             ),
@@ -331,7 +335,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
     if (e.level === 'client-authentication') {
       return new AttemptFailure(
         new TransportError(
-          say(`sshd at ${where} refused ${credential} for user ${target.user}; add its public key to ~${target.user}/.ssh/authorized_keys in the guest`),
+          say(`sshd at ${where} refused ${credential} for user ${target.user}; add its public key to ~${target.user}/.ssh/authorized_keys ${inGuest}`),
           'auth',
           { cause: err },
         ),
@@ -340,7 +344,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
     }
     if (code === 'ECONNREFUSED') {
       return new AttemptFailure(
-        new TransportError(say(`nothing accepts SSH connections at ${where} (connection refused); check that sshd runs in the guest and the port is right`), 'refused', {
+        new TransportError(say(`nothing accepts SSH connections at ${where} (connection refused); check that sshd runs ${inGuest} and the port is right`), 'refused', {
           cause: err,
         }),
         false,
@@ -348,7 +352,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
     }
     if (UNREACHABLE_CODES.has(code)) {
       return new AttemptFailure(
-        new TransportError(say(`cannot reach ${where} (${code}); check that the VM is running and its network is up`), 'unreachable', { cause: err }),
+        new TransportError(say(`cannot reach ${where} (${code}); check that ${theVm} is running and its network is up`), 'unreachable', { cause: err }),
         false,
       );
     }
@@ -363,7 +367,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
       );
     }
     return new AttemptFailure(
-      new TransportError(say(`the SSH handshake with ${where} failed (${e.message}); check sshd's log in the guest`), 'closed', { cause: err }),
+      new TransportError(say(`the SSH handshake with ${where} failed (${e.message}); check sshd's log ${inGuest}`), 'closed', { cause: err }),
       false,
     );
   };

@@ -77,15 +77,19 @@ export class JumpHosts {
     const where = hostPort(target);
     const conn = this.#connection(hops);
     let forwarding = false;
-    progress.jumpText = () =>
-      forwarding ? `jump host ${last.name} did not open a connection to ${where}` : `jump host ${last.name} not reached: ${conn.dialText()}`;
+    progress.jumpText = () => {
+      if (forwarding) return `jump host ${last.name} did not open a connection to ${where}`;
+      const missing = conn.dialText();
+      return missing.startsWith('jump host ') ? missing : `jump host ${last.name} not reached: ${missing}`;
+    };
     let live: { client: SshClient; lost?: TransportError };
     try {
       live = await conn.live(signal);
     } catch (err) {
       const inner = err instanceof TransportError ? err : new TransportError(String(err), 'closed', { cause: err });
       const text = inner.message.replace(/^(VM|jump host) [^:]+: /, '');
-      throw new TransportError(`${who}: jump host ${last.name} not reachable: ${text}`, inner.kind, { cause: err });
+      // Behind several hops, the first one that failed is named: `jump host hv1 not reachable: …`, not hv2's view of it.
+      throw new TransportError(`${who}: ${text.startsWith('jump host ') ? text : `jump host ${last.name} not reachable: ${text}`}`, inner.kind, { cause: err });
     }
     forwarding = true;
     const channel = await new Promise<ClientChannel>((resolve, reject) => {
