@@ -43,7 +43,8 @@ export function hopTarget(hops: readonly JumpHopTarget[], i: number): SshTarget 
 }
 
 export class JumpHosts {
-  readonly #connections = new Map<string, JumpConnection>();
+  /** By chain of hops; `depth` is how many hops lead to and include this one. */
+  readonly #connections = new Map<string, { conn: JumpConnection; depth: number }>();
   #closed = false;
 
   constructor(private readonly open: (target: SshTarget) => JumpConnection) {}
@@ -55,13 +56,13 @@ export class JumpHosts {
 
   #connection(hops: readonly JumpHopTarget[]): JumpConnection {
     const key = JSON.stringify(hops);
-    let conn = this.#connections.get(key);
-    if (!conn) {
-      conn = this.open(hopTarget(hops, hops.length - 1));
-      this.#connections.set(key, conn);
-      if (this.#closed) void conn.close();
+    let entry = this.#connections.get(key);
+    if (!entry) {
+      entry = { conn: this.open(hopTarget(hops, hops.length - 1)), depth: hops.length };
+      this.#connections.set(key, entry);
+      if (this.#closed) void entry.conn.close();
     }
-    return conn;
+    return entry.conn;
   }
 
   /**
@@ -130,9 +131,9 @@ export class JumpHosts {
   /** End every jump-host connection (after the VM connections that go through them). */
   async close(): Promise<void> {
     this.#closed = true;
-    // Last hops first: the connections behind a hop go through it.
-    const all = [...this.#connections.values()].reverse();
-    for (const c of all) await c.close();
+    // Deepest hops first: a hop's connection runs inside the one before it.
+    const all = [...this.#connections.values()].sort((a, b) => b.depth - a.depth);
+    for (const { conn } of all) await conn.close();
   }
 }
 
