@@ -4,7 +4,7 @@ import { describeSsh, libvirtUri, SshConfigCache } from '../config/resolve.js';
 import { runFleetRound, UsageError } from '../engine/fleet.js';
 import { advanceWithStore, describeAction } from '../engine/stateful.js';
 import type { HealthStore } from '../store/types.js';
-import { openBackend, type BackendChoice } from '../inventory/open.js';
+import { BackendCache, openBackend, type BackendChoice } from '../inventory/open.js';
 import type { LibvirtBackend } from '../inventory/types.js';
 import { OUTPUTS, wantColor, writeOutputFile, type OutputName } from '../outputs/index.js';
 import { EXIT_CODES, type FleetReport } from '../report.js';
@@ -69,7 +69,11 @@ export async function emit(report: FleetReport, opts: Pick<CheckCommandOptions, 
 
 export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal: AbortSignal): Promise<{ exitCode: number; report: FleetReport }> {
   const config = await loadConfig(opts.config);
+  if (config.hypervisors?.length && opts.connect) {
+    throw new UsageError(`--connect names one libvirt, but ${opts.config} lists hypervisors:; leave out --connect, or the hypervisors: list`);
+  }
   const uri = libvirtUri(config, opts.connect);
+  const backends = new BackendCache(opts.libvirtBackend, (msg) => (opts.verbose ? io.stderr.write(`clonebox: ${msg}\n`) : undefined));
   const log = (msg: string) => (opts.verbose ? io.stderr.write(`clonebox: ${msg}\n`) : undefined);
   let backend: Promise<LibvirtBackend> | undefined;
   const pool = new SshPool({ log, ...(opts.waitMs !== undefined ? { maxBackoffMs: opts.waitIntervalMs ?? 5000 } : {}) });
@@ -95,6 +99,7 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
       ...(opts.probe ? { probes: opts.probe } : {}),
       concurrency: opts.concurrency,
       backend: () => (backend ??= openBackend(uri, opts.libvirtBackend, log)),
+      backendFor: (hv) => backends.get(hv.uri),
       pool,
       signal: roundSignal,
       acceptNewHostKeys: opts.acceptNewHostKeys,
@@ -139,5 +144,6 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
     await store?.close();
     await pool.close();
     if (backend) await (await backend.catch(() => undefined))?.close();
+    await backends.close();
   }
 }

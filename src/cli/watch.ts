@@ -21,7 +21,7 @@ import { CheckScheduler, seededRandom, type ScheduleEntry, type ScheduleItem } f
 import { advanceWithStore, describeAction, type ActionOutcome } from '../engine/stateful.js';
 import { ActionGuard, advanceReports, policyFromVms, stateKey, type StateMap } from '../engine/state.js';
 import type { VmTarget } from '../inventory/discover.js';
-import { openBackend, type BackendChoice } from '../inventory/open.js';
+import { BackendCache, openBackend, type BackendChoice } from '../inventory/open.js';
 import type { LibvirtBackend } from '../inventory/types.js';
 import { LiveScreen, renderLiveFrame, type LiveRow } from '../outputs/live.js';
 import { oneLine } from '../outputs/table.js';
@@ -309,6 +309,7 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
     keepaliveMs: keepaliveMsFor(minInterval),
   });
   let backend: Promise<LibvirtBackend> | undefined;
+  const backends = new BackendCache(opts.libvirtBackend, (msg) => log(msg));
   const openLibvirt = (): Promise<LibvirtBackend> =>
     (backend ??= openBackend(uri, opts.libvirtBackend, log).catch((err: unknown) => {
       backend = undefined; // try again at the next discovery
@@ -415,6 +416,7 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
     ...(opts.probe ? { probes: opts.probe } : {}),
     concurrency: opts.concurrency,
     backend: openLibvirt,
+    backendFor: (hv) => backends.get(hv.uri),
     pool,
     signal: stop.signal,
     acceptNewHostKeys: opts.acceptNewHostKeys,
@@ -750,6 +752,7 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
       pool.close(),
       store?.close(),
       (async () => (backend ? (await backend.catch(() => undefined))?.close() : undefined))(),
+      backends.close(),
     ]);
   }
 

@@ -100,6 +100,13 @@ export const DESCRIPTIONS = {
     vms: 'Per-VM settings by libvirt domain name. Without VM names or --all on the command line, these VMs are checked.',
     health_checks: 'Checks run on every VM.',
     history: 'Where results and check states are kept. With it, `health check` reports thresholded states and runs actions.',
+    hypervisors: 'Several hypervisors in one view (docs/hypervisors.md): their VMs are named NAME/domain when there are more than one. Replaces libvirt.uri.',
+  },
+  hypervisor: {
+    name: 'Short name shown with its VMs (hv1/web-1), in every output, the store and history.',
+    uri: 'libvirt URI of this hypervisor, e.g. qemu+ssh://root@hv1/system.',
+    jump: 'Jump host(s) to its guests, as ProxyJump; `none` dials them directly. Default: the hypervisor itself for a remote (+ssh, +tls, +tcp) URI, none for a local one.',
+    timeout: 'How long its discovery may take before its VMs are UNKNOWN; the others never wait longer. Default: 10s.',
   },
   nic: {
     mac: 'MAC address of the NIC whose address is used, e.g. 52:54:00:12:34:56.',
@@ -251,6 +258,7 @@ function build(): Json {
   describeProperties(props.libvirt, 'libvirt');
   describeProperties(props.ssh, 'ssh');
   describeProperties(props.history, 'history');
+  describeProperties(props.hypervisors?.items as Json | undefined, 'hypervisor');
   describeChecks(props.health_checks);
   const vm = props.vms?.additionalProperties as Json | undefined;
   describeProperties(vm, 'vm');

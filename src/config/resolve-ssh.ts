@@ -127,6 +127,12 @@ export interface ResolveSshOptions {
   acceptNewHostKeys?: boolean;
   address?: string;
   sshConfigs?: SshConfigCache;
+  /** The libvirt domain name, when the VM's name carries its hypervisor (`hv1/web-1` → `web-1`). */
+  domain?: string;
+  /** Which `vms:` entry applies (`hv1/web-1`, or `web-1` for that domain on any hypervisor). */
+  vmKey?: string;
+  /** The hypervisor's jump host (hypervisors[].jump, or what its URI implies), with where it came from. */
+  hypervisorJump?: { value: string; source: string; implied: boolean };
 }
 
 /** Which OpenSSH client config applies to a VM, and whether one is used at all. */
@@ -143,16 +149,18 @@ function clientConfigFor(layers: Layer[], cache: SshConfigCache | undefined): { 
 }
 
 export function resolveSsh(config: CloneboxConfig, name: string, options: ResolveSshOptions = {}): ResolvedSsh {
-  const vm = config.vms[name];
+  const key = options.vmKey ?? name;
+  const domain = options.domain ?? name;
+  const vm = config.vms[key];
   const layers: Layer[] = [
-    { source: `vms.${name}.ssh`, settings: vm?.ssh },
+    { source: `vms.${key}.ssh`, settings: vm?.ssh },
     { source: 'ssh', settings: config.ssh },
   ];
   const sources: ResolvedSsh['sources'] = {};
   const problems: string[] = [];
   const client = clientConfigFor(layers, options.sshConfigs);
   if (client.problem) problems.push(client.problem);
-  const file: SshHostConfig = client.config ? resolveSshForVm(client.config, name, options.address) : { identityFiles: [], problems: [], notes: [] };
+  const file: SshHostConfig = client.config ? resolveSshForVm(client.config, domain, options.address) : { identityFiles: [], problems: [], notes: [] };
   problems.push(...file.problems);
   const notes = [...(client.config?.notes ?? []), ...file.notes];
 
@@ -162,7 +170,7 @@ export function resolveSsh(config: CloneboxConfig, name: string, options: Resolv
   };
 
   let host: string | undefined;
-  if (vm?.address) sources.address = `vms.${name}.address`;
+  if (vm?.address) sources.address = `vms.${key}.address`;
   else if (file.hostName) {
     host = file.hostName.value;
     sources.address = whereWritten(file.hostName);
@@ -236,7 +244,16 @@ export function resolveSsh(config: CloneboxConfig, name: string, options: Resolv
   sources.keepalive = file.serverAliveIntervalMs ? whereWritten(file.serverAliveIntervalMs) : 'default';
   const maxSessions = set('max_sessions', fromLayers(layers, 'max_sessions'), 10);
 
-  const jumpSetting = pick(fromLayers(layers, 'proxy_jump'), fromFile(file.proxyJump));
+  // A hypervisor's own `jump` ranks between the VM's and the global ssh: settings; the jump its remote URI only
+  // implies ranks just above the defaults (below ~/.ssh/config).
+  const hj = options.hypervisorJump;
+  const jumpSetting = pick(
+    fromLayers(layers.slice(0, 1), 'proxy_jump'),
+    hj && !hj.implied ? hj : undefined,
+    fromLayers(layers.slice(1), 'proxy_jump'),
+    fromFile(file.proxyJump),
+    hj?.implied ? hj : undefined,
+  );
   sources.proxy_jump = jumpSetting?.source ?? 'default';
   let jump: JumpHop[] = [];
   if (jumpSetting) {

@@ -205,11 +205,33 @@ export const HistorySettings = z.strictObject({
   retention: PositiveDuration.default(30 * 86_400_000),
 });
 
+/** One hypervisor of several: its VMs are named `NAME/domain` when there is more than one (docs/hypervisors.md). */
+export const HypervisorSettings = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must start with a letter or digit and use only letters, digits, _ . -'),
+  /** libvirt URI, e.g. qemu+ssh://root@hv1/system. */
+  uri: z.string().min(1),
+  /**
+   * Jump host(s) to its guests, as ProxyJump (`none`: dial them directly). Default: for a remote URI the
+   * hypervisor itself (its NAT networks are only routable from there); for a local one, none.
+   */
+  jump: z.string().min(1).optional(),
+  /** How long its discovery may take before its VMs are UNKNOWN (the others never wait longer). */
+  timeout: PositiveDuration.optional(),
+});
+export type HypervisorSettings = z.infer<typeof HypervisorSettings>;
+
 export const CloneboxConfig = z.strictObject({
   /** For the yaml-language-server; ignored. */
   $schema: z.string().optional(),
   history: HistorySettings.optional(),
   libvirt: LibvirtSettings.default({}),
+  hypervisors: z
+    .array(HypervisorSettings)
+    .min(1, 'must list at least one hypervisor (or leave hypervisors out and use libvirt.uri)')
+    .refine((list) => new Set(list.map((h) => h.name)).size === list.length, { message: 'hypervisor names must be unique' })
+    .optional(),
   ssh: SshSettings.default({}),
   vms: z.record(z.string(), VmSettings).default({}),
   health_checks: z.array(HealthCheck).default([]),

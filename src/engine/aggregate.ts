@@ -28,7 +28,7 @@ export function worstStatus(statuses: Iterable<HealthStatus>): HealthStatus {
 }
 
 export function buildVmReport(
-  base: Pick<VMHealthReport, 'vm_name' | 'timestamp' | 'duration_ms'> & Partial<Pick<VMHealthReport, 'address' | 'domain_state' | 'reason'>>,
+  base: Pick<VMHealthReport, 'vm_name' | 'timestamp' | 'duration_ms'> & Partial<Pick<VMHealthReport, 'hypervisor' | 'address' | 'domain_state' | 'reason'>>,
   checks: CheckResult[],
   /** The reason says only that the guest was not reached: the checks that did run (from the host) are still judged. */
   opts: { judgeChecks?: boolean } = {},
@@ -37,6 +37,7 @@ export function buildVmReport(
   const overall = base.reason && !opts.judgeChecks ? 'UNKNOWN' : overallStatus(checks);
   return {
     vm_name: base.vm_name,
+    ...(base.hypervisor ? { hypervisor: base.hypervisor } : {}),
     overall_status: overall,
     ...(base.reason ? { reason: base.reason } : checks.length === 0 ? { reason: 'no health checks are configured for this VM' } : {}),
     ...(base.address ? { address: base.address } : {}),

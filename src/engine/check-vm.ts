@@ -208,6 +208,7 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
   const t0 = performance.now();
   const base = {
     vm_name: vm.name,
+    ...(vm.hypervisor ? { hypervisor: vm.hypervisor } : {}),
     timestamp: startedAt.toISOString(),
     ...(target.address ? { address: target.address } : {}),
     ...(target.state ? { domain_state: target.state } : {}),
@@ -225,7 +226,7 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
   const problem = vm.ssh.problem;
   const sessionOf = () => (session ??= problem ? refusedSession(vm.name, problem) : ctx.pool.session(sshTargetFor(vm, address)));
   const agentExec = agentOk
-    ? async (command: string, options: ExecOptions) => agentExecCommand(await ctx.backend!(), vm.name, command, options)
+    ? async (command: string, options: ExecOptions) => agentExecCommand(await ctx.backend!(), vm.domain, command, options)
     : undefined;
   const checks = await Promise.all(
     vm.checks.map(async (c) => {
