@@ -95,7 +95,7 @@ export async function resolveTargets(opts: FleetRunOptions): Promise<VmTarget[]>
       overrides,
       nics: new Map(Object.entries(opts.config.vms).flatMap(([name, s]) => (s.nic ? [[name, s.nic] as const] : []))),
       concurrency: opts.concurrency,
-      backendFor: opts.backendFor ?? ((hv) => openBackend(hv.uri, 'auto', () => {})),
+      backendFor: opts.backendFor ?? openHypervisor,
     });
   }
   return discover(opts.backend, {
@@ -124,8 +124,11 @@ export async function checkFleet(opts: FleetRunOptions): Promise<FleetReport> {
 export function backendOf(opts: Pick<FleetRunOptions, 'config' | 'backend' | 'backendFor'>, t: VmTarget): () => Promise<LibvirtBackend> {
   const hv = t.hypervisor ? opts.config.hypervisors?.find((h) => h.name === t.hypervisor) : undefined;
   if (!hv) return opts.backend;
-  return () => (opts.backendFor ?? ((h: HypervisorSettings) => openBackend(h.uri, 'auto', () => {})))(hv);
+  return () => (opts.backendFor ?? openHypervisor)(hv);
 }
+
+/** Without a cache from the caller (library use): a connection per call. */
+const openHypervisor = (hv: HypervisorSettings): Promise<LibvirtBackend> => openBackend(hv.uri, 'auto', () => {});
 
 export async function runFleetRound(opts: FleetRunOptions): Promise<FleetRound> {
   const startedAt = new Date();
