@@ -5,7 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Brings the fleet lab (network namespaces with real services) up once per run.
     globalSetup: ['test/lab/global-setup.ts'],
-    testTimeout: 30_000,
+    testTimeout: 60_000,
     // This machine and CI are shared and noisy (2 cores): a test that fails once on timing alone is run
     // again. A real failure fails every try; flaky passes are still printed by the reporter.
     retry: 2,

@@ -10,9 +10,13 @@ PACKAGES=(
   libvirt-clients libvirt0 libvirt-dev pkg-config build-essential iproute2 procps
   # Real consumers that validate outputs in tests: promtool (Prometheus text format), xmllint (JUnit XML).
   prometheus libxml2-utils
+  # A real Alertmanager for the alerting tests (test/lab/alertmanager.sh starts it on loopback).
+  prometheus-alertmanager curl
   # The VM lab (test/lab/vm): a real QEMU guest under libvirtd for the end-to-end path (test/e2e/vm.test.ts).
   libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 dnsmasq-base iptables busybox-static dropbear-bin
   kmod cpio xz-utils qemu-guest-agent
+  # grpc, dns and https probe tests (test/lab/extra-services.ts): certificates made with openssl; dnsmasq (dnsmasq-base above).
+  openssl
 )
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -39,7 +43,7 @@ echo "clonebox: installing Debian packages: ${missing[*]}"
 
 # Ports the packaged services would take in the host network namespace, and who listens there now:
 # anything listening there after the install that was not before was started by the install.
-SERVICE_PORTS='( sport = :22 or sport = :80 or sport = :6379 or sport = :5432 or sport = :9090 or sport = :9100 )'
+SERVICE_PORTS='( sport = :22 or sport = :80 or sport = :6379 or sport = :5432 or sport = :9090 or sport = :9093 or sport = :9094 or sport = :9100 )'
 listener_pids() {
   ss -ltnpH "$SERVICE_PORTS" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u || true
 }

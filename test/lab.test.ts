@@ -165,7 +165,7 @@ describe.skipIf(!isRoot())('fleet lab', () => {
 
     it('gives the paused domain an address that answers nothing (its namespace link is down)', async () => {
       const paused = lab.domains['paused-1']!;
-      expect(paused.namespace).toBe('cbx-paused-1');
+      expect(paused.namespace).toBe(`${process.env.CLONEBOX_LAB_NS ?? 'cbx'}-paused-1`);
       expect(await tcpConnect(paused.address!, 22, 700)).toMatch(/^(timeout|unreachable)$/);
     });
 
@@ -294,7 +294,7 @@ describe.skipIf(!isRoot())('fleet lab', () => {
       await labFault(name, 'link', 'down');
       expect(await tcpConnect(address, 22, 1000)).toMatch(/^(timeout|unreachable)$/);
       const route = await run('ip', ['route', 'get', address]);
-      expect(route.stdout).toContain(`dev cbx-${name}`);
+      expect(route.stdout).toContain(`dev ${process.env.CLONEBOX_LAB_NS ?? 'cbx'}-${name}`);
       await labFault(name, 'link', 'up');
       expect(await tcpConnect(address, 22)).toBe('connected');
     });

@@ -1,14 +1,17 @@
 /** `clonebox health check`: the library call behind the thin oclif command. */
+import { deliverAtEnd } from '../alerting/cron.js';
+import { alertingFromConfig } from '../alerting/runtime.js';
 import { loadConfig } from '../config/load.js';
 import { describeSsh, libvirtUri, SshConfigCache } from '../config/resolve.js';
 import { runFleetRound, UsageError } from '../engine/fleet.js';
-import { advanceWithStore, describeAction } from '../engine/stateful.js';
+import { advanceWithStore, describeAction, summarizeAction } from '../engine/stateful.js';
 import type { HealthStore } from '../store/types.js';
 import { BackendCache, openBackend, type BackendChoice } from '../inventory/open.js';
 import type { LibvirtBackend } from '../inventory/types.js';
 import { OUTPUTS, wantColor, writeOutputFile, type OutputName } from '../outputs/index.js';
 import { EXIT_CODES, type FleetReport } from '../report.js';
 import { SshPool } from '../transport/ssh-pool.js';
+import { redactText } from '../util/redact.js';
 import { gatePasses, waitUntilHealthy, type FailOn } from './wait.js';
 
 export interface CheckCommandOptions {
@@ -73,24 +76,26 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
     throw new UsageError(`--connect names one libvirt, but ${opts.config} lists hypervisors:; leave out --connect, or the hypervisors: list`);
   }
   const uri = libvirtUri(config, opts.connect);
-  const backends = new BackendCache(opts.libvirtBackend, (msg) => (opts.verbose ? io.stderr.write(`clonebox: ${msg}\n`) : undefined));
-  const log = (msg: string) => (opts.verbose ? io.stderr.write(`clonebox: ${msg}\n`) : undefined);
+  const log = (msg: string) => (opts.verbose ? io.stderr.write(`clonebox: ${redactText(msg)}\n`) : undefined);
+  const backends = new BackendCache(opts.libvirtBackend, log);
   let backend: Promise<LibvirtBackend> | undefined;
   const pool = new SshPool({ log, ...(opts.waitMs !== undefined ? { maxBackoffMs: opts.waitIntervalMs ?? 5000 } : {}) });
   const failOn = opts.failOn ?? 'any';
   const storeSpec = opts.noStore ? undefined : (opts.store ?? config.history?.store);
   let store: HealthStore | undefined;
   if (storeSpec !== undefined) {
-    const { openStore } = await import('../store/index.js');
+    const { openStore, storeOpenError } = await import('../store/index.js');
     try {
       store = await openStore(storeSpec, { retentionMs: config.history?.retention ?? 30 * 86_400_000 });
     } catch (err) {
-      throw new UsageError(`cannot open the history store ${storeSpec}: ${(err as Error).message}`);
+      throw new UsageError(storeOpenError(storeSpec, err));
     }
     log(`history: ${store.kind} at ${store.location}`);
   }
   const sshConfigs = new SshConfigCache();
   const said = new Map<string, string>();
+  // Alerting needs the store: its outbox is written in the round's transaction (docs/alerting.md).
+  const alerting = store ? alertingFromConfig(config) : undefined;
   const round = async (roundSignal: AbortSignal): Promise<FleetReport> => {
     const r = await runFleetRound({
       config,
@@ -113,12 +118,14 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
         }
         said.set(vm.name, line);
       },
+      log,
     });
     if (!store) return r.report;
     // Stateful: thresholds from the stored streaks, actions on hard transitions (docs/state.md).
-    const s = await advanceWithStore(store, r, pool, signal);
+    const s = await advanceWithStore(store, r, pool, signal, alerting);
+    for (const n of s.notifications) log(`alert ${n.event} ${n.alert_key}: ${n.state}`);
     for (const t of s.transitions) log(`${t.vm}/${t.check}: ${t.from ?? 'new'} → ${t.to}${t.hard ? '' : ' (soft)'}: ${t.message}`);
-    for (const a of s.actions) io.stderr.write(`clonebox: action ${describeAction(a)}\n`);
+    for (const a of s.actions) io.stderr.write(`clonebox: action ${redactText(describeAction(summarizeAction(a)))}\n`);
     return s.report;
   };
   try {
@@ -139,6 +146,8 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
       report = await round(signal);
     }
     await emit(report, opts, io);
+    // Deliver what this run (or an earlier one) left in the outbox, bounded by the providers' timeouts.
+    if (store && alerting) await deliverAtEnd(store, alerting, io, opts.verbose);
     return { exitCode: exitCodeFor(report, failOn), report };
   } finally {
     await store?.close();

@@ -1,10 +1,10 @@
 /** `clonebox health history`: read a VM's recorded results back as uptime, durations, transitions and a timeline. */
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
-import { didYouMean } from '../config/errors.js';
+import { didYouMean } from '../util/did-you-mean.js';
 import { UsageError } from '../engine/fleet.js';
 import { renderHistory, renderHistoryJson, summarizeHistory } from '../outputs/history.js';
 import { wantColor } from '../outputs/types.js';
-import { openStore } from '../store/index.js';
+import { openStore, storeOpenError } from '../store/index.js';
 import type { CommandIO } from './check.js';
 import { existsSync } from 'node:fs';
 
@@ -30,7 +30,7 @@ export async function runHistory(opts: HistoryCommandOptions, io: CommandIO): Pr
   try {
     store = await openStore(spec);
   } catch (err) {
-    throw new UsageError(`cannot open the history store ${spec ?? '(default)'}: ${(err as Error).message}`);
+    throw new UsageError(storeOpenError(spec, err));
   }
   try {
     const untilMs = Date.now();

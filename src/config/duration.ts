@@ -19,9 +19,24 @@ export function parseDuration(text: string | number): number | undefined {
   return consumed === s.length ? Math.round(total) : undefined;
 }
 
+/**
+ * The longest wait a timer can hold: Node's setTimeout keeps 32-bit signed milliseconds and turns
+ * anything longer into 1 ms (with only a warning), so a `timeout: 30d` would fail at once.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** `24.8 days`: how MAX_TIMER_MS is said to people. */
+export const MAX_TIMER_TEXT = '24.8 days (2147483647ms)';
+
+/** Why `ms` cannot be waited for, or undefined when it can. */
+export function timerProblem(ms: number): string | undefined {
+  return ms > MAX_TIMER_MS ? `is longer than the longest wait a timer can hold, ${MAX_TIMER_TEXT}` : undefined;
+}
+
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
   if (ms < 60_000) return `${+(ms / 1000).toFixed(1)}s`;
   if (ms < 3_600_000) return `${+(ms / 60_000).toFixed(1)}m`;
+  if (ms >= 86_400_000 && ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
   return `${+(ms / 3_600_000).toFixed(1)}h`;
 }

@@ -7,7 +7,8 @@
  */
 import { z } from 'zod';
 import { formatDuration } from './duration.js';
-import { CloneboxConfig, HttpCheck } from './schema.js';
+import type { RegisteredProbe } from '../probes/plugins.js';
+import { buildConfigSchema, HttpCheck } from './schema.js';
 
 type Json = Record<string, unknown>;
 type ZodAny = z.core.$ZodType;
@@ -99,7 +100,9 @@ export const DESCRIPTIONS = {
     ssh: 'SSH settings for every VM; a VM\'s own `ssh:` overrides them key by key.',
     vms: 'Per-VM settings by libvirt domain name. Without VM names or --all on the command line, these VMs are checked.',
     health_checks: 'Checks run on every VM.',
+    plugins: 'Plugin modules that add probe types (docs/plugins.md); paths relative to the config file.',
     history: 'Where results and check states are kept. With it, `health check` reports thresholded states and runs actions.',
+    alerting: 'Who is told when a check goes bad, and how: providers, routes, repeats, flapping (docs/alerting.md).',
     hypervisors: 'Several hypervisors in one view (docs/hypervisors.md): their VMs are named NAME/domain when there are more than one. Replaces libvirt.uri.',
   },
   hypervisor: {
@@ -107,6 +110,54 @@ export const DESCRIPTIONS = {
     uri: 'libvirt URI of this hypervisor, e.g. qemu+ssh://root@hv1/system.',
     jump: 'Jump host(s) to its guests, as ProxyJump; `none` dials them directly. Default: the hypervisor itself for a remote (+ssh, +tls, +tcp) URI, none for a local one.',
     timeout: 'How long its discovery may take before its VMs are UNKNOWN; the others never wait longer. Default: 10s.',
+  },
+  alerting: {
+    providers: 'Where notifications go: alertmanager, webhook, slack, email or command, each with a name.',
+    routes: 'Which providers a notification goes to; first match wins unless `continue`. No route matching: every provider.',
+    repeat_interval: 'Notify a still-firing alert again after this long; 0 never. Default: 4h.',
+    unreachable_after: 'One VM-level alert once a VM could not be evaluated for this long; its checks\' alerts wait. Default: 5m.',
+    flapping: 'Flapping detection as Nagios does it, over the last 21 results.',
+    retry: 'Redelivery of a notification a provider did not take (capped exponential backoff).',
+    details_url: 'A link in every notification; {{vm}} and {{check}} are filled in.',
+    hypervisor: 'The `hypervisor` label of every notification. Default: none.',
+  },
+  provider: {
+    name: 'How routes and `health alert test --provider` name it. Default: its type.',
+    type: 'alertmanager, webhook, slack, email or command.',
+    timeout: 'One delivery\'s deadline. Default: 10s.',
+    url: 'alertmanager: its base URL (alerts go to /api/v2/alerts); webhook and slack: the URL to POST to. Credentials in it are never printed.',
+    headers: 'Extra HTTP headers (e.g. Authorization); secret ones are never printed.',
+    channel: 'slack: the channel to post in, where the webhook allows it.',
+    username: 'slack: the name to post as (default clonebox); email: the SMTP AUTH user.',
+    host: 'email: the SMTP server.',
+    port: 'email: the SMTP port. Default: 587.',
+    tls: 'email: TLS from the first byte (port 465). Default: false (STARTTLS when offered).',
+    require_starttls: 'email: fail rather than send without STARTTLS. Default: false.',
+    insecure: 'email: accept a self-signed or expired server certificate. Default: false.',
+    password: 'email: the SMTP AUTH password; never printed.',
+    from: 'email: the sender address.',
+    to: 'email: one address or a list.',
+    command: 'command: run with /bin/sh -c on this host; the notification is JSON on stdin.',
+  },
+  route: {
+    match: 'What the notification must match: vm globs, check globs, tags (any of). Absent: everything.',
+    providers: 'Provider names this route sends to.',
+    continue: 'Go on to the next routes after this one matched. Default: false.',
+  },
+  match: {
+    vm: 'VM name or glob, or a list of them.',
+    check: 'Check name or glob, or a list of them (a VM-level alert has no check and never matches).',
+    tags: 'Matches when the check has any of these tags (a VM-level alert carries its checks\' tags).',
+  },
+  flapping: {
+    enabled: 'Detect flapping. Default: true.',
+    high_threshold: '% of state changes over the last 21 results from which a check is flapping. Default: 50.',
+    low_threshold: '% below which it stops flapping. Default: 25.',
+  },
+  retry: {
+    initial_backoff: 'Wait before the first retry; doubled after each failure. Default: 5s.',
+    max_backoff: 'The longest wait between retries. Default: 5m.',
+    give_up_after: 'Give up on a notification this old (it stays in the outbox as failed). Default: 24h.',
   },
   nic: {
     mac: 'MAC address of the NIC whose address is used, e.g. 52:54:00:12:34:56.',
@@ -135,7 +186,7 @@ export const DESCRIPTIONS = {
     use_ssh_config: 'false: ignore the OpenSSH client config. Default: true.',
   },
   vm: {
-    address: 'Reach this VM here instead of asking libvirt (e.g. a forwarded port on the host).',
+    address: 'Reach this VM here instead of asking libvirt (e.g. a forwarded port on the host): an IPv4 or IPv6 address, or a host name.',
     agent_fallback: 'As libvirt.agent_fallback, for this VM only.',
     nic: 'For a VM with several NICs: `{mac: 52:54:00:…}` or `{interface: vnet3}` picks whose address is used.',
     ssh: 'SSH settings for this VM, over the global ones key by key.',
@@ -143,7 +194,7 @@ export const DESCRIPTIONS = {
   },
   check: {
     name: 'Unique within its list; starts with a letter or digit, then letters, digits, `_ . : -`.',
-    type: 'The probe: http, tcp, command, script, disk or memory.',
+    type: 'The probe: http, tcp, command, script, disk, memory, grpc, dns, or a plugin\'s type.',
     description: 'Free text.',
     tags: 'Free labels.',
     timeout: 'The probe\'s deadline: it ends within it (plus about 1 s at most) with UNHEALTHY.',
@@ -152,8 +203,9 @@ export const DESCRIPTIONS = {
     success_threshold: 'Consecutive passes before HEALTHY again.',
     critical: 'An UNHEALTHY critical check makes the VM UNHEALTHY; a non-critical one only DEGRADED.',
     on_failure:
-      'Run on the hard transition to UNHEALTHY: a command string runs in the guest over SSH; `{command, where: guest|host, timeout}` can run on the hypervisor ({{vm}} and {{address}} are filled in).',
+      'Run on the hard transition to UNHEALTHY: a command string runs in the guest over SSH; `{command, where: guest|host, timeout}` can run on the hypervisor. {{vm}}, {{address}}, {{check}} and {{status}} become references to $CLONEBOX_VM, $CLONEBOX_ADDRESS, $CLONEBOX_CHECK, $CLONEBOX_STATUS, safe in any quoting (docs/security.md).',
     on_recovery: 'Run on the hard transition back to HEALTHY; same forms as on_failure.',
+    alert_on: 'unhealthy: alert on the hard UNHEALTHY state; degraded: already on a hard DEGRADED one. Default: unhealthy.',
   },
   http: {
     url: 'http:// or https:// URL. `localhost` means the guest (tunnelled over SSH); `{{address}}` is the VM\'s address.',
@@ -163,7 +215,26 @@ export const DESCRIPTIONS = {
     expected_status: 'Status code, or a list of them, that counts as healthy.',
     expected_body: 'A substring the body must contain (at most 1 MiB of the body is read).',
     expected_json: 'Keys whose values must be equal in the JSON body: nested objects, or dotted paths like `db.status`.',
-    insecure: 'Accept a self-signed certificate (https only).',
+    expected_body_regex: 'A regular expression the body must match: `source` or `/source/flags` (e.g. `/ok|ready/i`).',
+    max_response_time: 'Slower than this (stream open to response read, TLS handshake included) but otherwise right: DEGRADED, with the time.',
+    insecure: 'https: accept a certificate that is not trusted or not for this host name (its expiry still counts).',
+    ca_file: 'https: PEM file of the CA(s) to trust instead of the system\'s (a path on the hypervisor).',
+    server_name: 'https: the name sent as SNI and that the certificate must be valid for. Default: the URL\'s host.',
+    cert_expiry_warning: 'https: fewer days left on the server\'s certificate than this: DEGRADED. Default: 14d.',
+    cert_expiry_critical: 'https: fewer days left than this, or expired: UNHEALTHY. Default: 3d.',
+  },
+  grpc: {
+    address: 'host:port of the gRPC server. `localhost` means the guest (tunnelled over SSH); `{{address}}` is the VM\'s address.',
+    service: 'Service name asked about with grpc.health.v1.Health/Check; "" (the default) is the server as a whole.',
+    tls: '`true`, or `{insecure, ca_file, server_name}`: HTTP/2 over TLS, the certificate checked like https. Default: false (plaintext).',
+  },
+  dns: {
+    query: 'The name to look up. For PTR, an IP address is turned into its reverse name.',
+    record_type: 'A, AAAA, CNAME, MX, TXT, SRV, NS or PTR (any case).',
+    server: 'localhost (a resolver on the guest\'s loopback), an IP address or {{address}}, with an optional :port. Default: the guest\'s /etc/resolv.conf nameserver, asked from inside the guest.',
+    protocol: 'udp or tcp, for a server asked from the hypervisor (through the guest it is always TCP; a truncated UDP reply is asked again over TCP).',
+    expected_rcode: 'The response code that counts as healthy: NOERROR, NXDOMAIN, SERVFAIL, REFUSED, …',
+    expected_answers: 'Answers that must all be present: `10.0.0.5`, `mail.example.com` or `10 mail.example.com` (MX), `0 5 5060 sip.example.com` or `sip.example.com:5060` (SRV), TXT text.',
   },
   tcp: {
     host: 'Host to connect to. `localhost` means the guest (tunnelled over SSH); `{{address}}` is the VM\'s address.',
@@ -207,12 +278,14 @@ function describeProperties(node: Json | undefined, ...sections: Section[]): voi
   }
 }
 
-function describeChecks(list: Json | undefined): void {
+function describeChecks(list: Json | undefined, plugins: readonly RegisteredProbe[]): void {
   const variants = ((list?.items as Json | undefined)?.oneOf ?? (list?.items as Json | undefined)?.anyOf) as Json[] | undefined;
   for (const variant of variants ?? []) {
     const type = ((variant.properties as Record<string, Json> | undefined)?.type?.const ?? '') as string;
     describeProperties(variant, ...(type in DESCRIPTIONS ? [type as Section] : []), 'check');
-    variant.title = `${type} check`;
+    const plugin = plugins.find((p) => p.type === type);
+    variant.title = plugin ? `${type} check (plugin)` : `${type} check`;
+    if (plugin?.description) variant.description = plugin.description;
   }
 }
 
@@ -232,19 +305,23 @@ function nameDefinitions(schema: Json): Json {
 
 let cached: Json | undefined;
 
-/** The JSON Schema (draft-07, which editors support best) of the config file, as a fresh object. */
-export function configJsonSchema(): Json {
-  cached ??= build();
+/**
+ * The JSON Schema (draft-07, which editors support best) of the config file, as a fresh object;
+ * with `plugins`, their check types are in it too.
+ */
+export function configJsonSchema(plugins: readonly RegisteredProbe[] = []): Json {
+  if (plugins.length) return build(plugins);
+  cached ??= build([]);
   return structuredClone(cached);
 }
 
-/** The schema as `clonebox health schema` prints it and docs/clonebox.schema.json holds it. */
-export function configJsonSchemaText(): string {
-  return `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
+/** The schema as `clonebox health schema` prints it and docs/clonebox.schema.json holds it (no plugins). */
+export function configJsonSchemaText(plugins: readonly RegisteredProbe[] = []): string {
+  return `${JSON.stringify(configJsonSchema(plugins), null, 2)}\n`;
 }
 
-function build(): Json {
-  const generated = z.toJSONSchema(CloneboxConfig, {
+function build(plugins: readonly RegisteredProbe[]): Json {
+  const generated = z.toJSONSchema(buildConfigSchema(plugins.map((p) => p.check)), {
     target: 'draft-07',
     io: 'input',
     unrepresentable: 'any',
@@ -259,12 +336,24 @@ function build(): Json {
   describeProperties(props.ssh, 'ssh');
   describeProperties(props.history, 'history');
   describeProperties(props.hypervisors?.items as Json | undefined, 'hypervisor');
-  describeChecks(props.health_checks);
+  describeChecks(props.health_checks, plugins);
+  const alerting = props.alerting;
+  describeProperties(alerting, 'alerting');
+  const ap = alerting?.properties as Record<string, Json> | undefined;
+  for (const variant of (((ap?.providers?.items as Json | undefined)?.oneOf ?? (ap?.providers?.items as Json | undefined)?.anyOf) as Json[] | undefined) ?? []) {
+    describeProperties(variant, 'provider');
+    variant.title = `${((variant.properties as Record<string, Json> | undefined)?.type?.const ?? '') as string} provider`;
+  }
+  const route = ap?.routes?.items as Json | undefined;
+  describeProperties(route, 'route');
+  describeProperties((route?.properties as Record<string, Json> | undefined)?.match, 'match');
+  describeProperties(ap?.flapping, 'flapping');
+  describeProperties(ap?.retry, 'retry');
   const vm = props.vms?.additionalProperties as Json | undefined;
   describeProperties(vm, 'vm');
   describeProperties((vm?.properties as Record<string, Json> | undefined)?.ssh, 'ssh');
   describeProperties((vm?.properties as Record<string, Json> | undefined)?.nic, 'nic');
-  describeChecks((vm?.properties as Record<string, Json> | undefined)?.health_checks);
+  describeChecks((vm?.properties as Record<string, Json> | undefined)?.health_checks, plugins);
   const { $schema, ...rest } = schema;
   return {
     $schema,

@@ -6,20 +6,25 @@
 import { spawn } from 'node:child_process';
 import type { Action } from '../config/schema.js';
 import { formatDuration } from '../config/duration.js';
-import type { ActionResult } from '../store/types.js';
+import type { ActionResult } from './records.js';
 import { TransportError, type GuestSession } from '../transport/types.js';
-import { capText, shellQuote } from '../util/cap.js';
+import { capText } from '../util/cap.js';
+import { redactText } from '../util/redact.js';
+import { actionEnv, guestActionCommand, templateCommand, type ActionValues } from './action-template.js';
 
 export interface ActionTarget {
   vm: string;
   address?: string;
   /** The VM's SSH session, for guest actions; absent when the VM has no address. */
   session?: GuestSession;
+  /** The check whose transition fired the action, and the status it went to. */
+  check?: string;
+  status?: string;
 }
 
-/** `{{vm}}` and `{{address}}` filled in, shell-quoted. */
-export function expandAction(command: string, target: ActionTarget): string {
-  return command.replaceAll('{{vm}}', shellQuote(target.vm)).replaceAll('{{address}}', shellQuote(target.address ?? ''));
+/** The check and the status it went to, for `{{check}}` / `{{status}}`. */
+function values(target: ActionTarget): ActionValues {
+  return { vm: target.vm, address: target.address, check: target.check, status: target.status };
 }
 
 function runOnHost(command: string, timeoutMs: number, signal: AbortSignal, env: NodeJS.ProcessEnv): Promise<ActionResult> {
@@ -75,11 +80,24 @@ async function runInGuest(command: string, timeoutMs: number, signal: AbortSigna
   }
 }
 
+/**
+ * Run an action. The placeholders' values reach the command only through its environment
+ * (action-template.ts): a domain name or an address is data to the shell, never code.
+ */
 export async function runAction(action: Action, target: ActionTarget, signal: AbortSignal): Promise<ActionResult> {
-  const command = expandAction(action.command, target);
+  const result = await run(action, target, signal);
+  // Action output is recorded and printed: a secret it echoes is masked like any other.
+  return {
+    ...result,
+    ...(result.output !== undefined ? { output: redactText(result.output) } : {}),
+    ...(result.reason !== undefined ? { reason: redactText(result.reason) } : {}),
+  };
+}
+
+function run(action: Action, target: ActionTarget, signal: AbortSignal): Promise<ActionResult> {
   if (action.where === 'host') {
-    return runOnHost(command, action.timeout, signal, { ...process.env, CLONEBOX_VM: target.vm, CLONEBOX_ADDRESS: target.address ?? '' });
+    return runOnHost(templateCommand(action.command), action.timeout, signal, { ...process.env, ...actionEnv(values(target)) });
   }
-  if (!target.session) return { status: 'error', reason: `VM ${target.vm} has no address, so the guest action cannot run`, duration_ms: 0 };
-  return runInGuest(command, action.timeout, signal, target.session);
+  if (!target.session) return Promise.resolve({ status: 'error', reason: `VM ${target.vm} has no address, so the guest action cannot run`, duration_ms: 0 });
+  return runInGuest(guestActionCommand(action.command, values(target)), action.timeout, signal, target.session);
 }

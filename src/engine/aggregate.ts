@@ -1,4 +1,5 @@
 import { countStatuses, type CheckResult, type FleetReport, type HealthStatus, type VMHealthReport } from '../report.js';
+import { redactDeep, redactText } from '../util/redact.js';
 
 /**
  * A VM's overall status from its checks:
@@ -27,12 +28,19 @@ export function worstStatus(statuses: Iterable<HealthStatus>): HealthStatus {
   return any ? worst : 'UNKNOWN';
 }
 
+/**
+ * A VM's report. Every report is built here, so this is where what a check captured (a server's
+ * error page echoing the Authorization header, a command printing a password, a URL with a token)
+ * has the config's secrets masked, before any output, store or alert sees it.
+ */
 export function buildVmReport(
   base: Pick<VMHealthReport, 'vm_name' | 'timestamp' | 'duration_ms'> & Partial<Pick<VMHealthReport, 'hypervisor' | 'address' | 'domain_state' | 'reason'>>,
-  checks: CheckResult[],
+  raw: CheckResult[],
   /** The reason says only that the guest was not reached: the checks that did run (from the host) are still judged. */
   opts: { judgeChecks?: boolean } = {},
 ): VMHealthReport {
+  const checks = raw.map((c) => ({ ...c, message: redactText(c.message), details: redactDeep(c.details) }));
+  if (base.reason) base = { ...base, reason: redactText(base.reason) };
   const counts = countStatuses(checks.map((c) => c.status));
   const overall = base.reason && !opts.judgeChecks ? 'UNKNOWN' : overallStatus(checks);
   return {

@@ -77,8 +77,8 @@ export function makeProbeTarget(vm: string, address: string, session: () => Gues
         return r;
       }
     },
-    connect: async (host, port, signal) => {
-      if (isGuestLocal(host)) {
+    connect: async (host, port, signal, connectOptions) => {
+      if (connectOptions?.fromGuest || isGuestLocal(host)) {
         if (!address) throw noAddress();
         const { stream, remote } = await session().forward(host, port, signal);
         return { socket: stream, via: 'ssh-tunnel', remote };

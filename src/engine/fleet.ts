@@ -1,6 +1,6 @@
 /** One round over a fleet: discover, then check each VM (bounded by p-limit), then summarise. */
 import pLimit from 'p-limit';
-import { didYouMean } from '../config/errors.js';
+import { didYouMean } from '../util/did-you-mean.js';
 import { addressSources, resolveVm, type ResolvedVm, type SshConfigCache } from '../config/resolve.js';
 import type { CloneboxConfig, HypervisorSettings } from '../config/schema.js';
 import { discover, type VmTarget } from '../inventory/discover.js';
@@ -36,6 +36,8 @@ export interface FleetRunOptions {
   sshConfigs?: SshConfigCache;
   /** Told each VM's resolved settings (for `-v`: where each SSH setting came from). */
   onResolved?: (vm: ResolvedVm, target: VmTarget) => void;
+  /** Verbose notes from discovery (an address libvirt reported that is not used). */
+  log?: (msg: string) => void;
 }
 
 /** Resolve every target's settings: its address is the second name matched in ~/.ssh/config. */
@@ -96,6 +98,7 @@ export async function resolveTargets(opts: FleetRunOptions): Promise<VmTarget[]>
       nics: new Map(Object.entries(opts.config.vms).flatMap(([name, s]) => (s.nic ? [[name, s.nic] as const] : []))),
       concurrency: opts.concurrency,
       backendFor: opts.backendFor ?? openHypervisor,
+      ...(opts.log ? { log: opts.log } : {}),
     });
   }
   return discover(opts.backend, {
@@ -106,6 +109,7 @@ export async function resolveTargets(opts: FleetRunOptions): Promise<VmTarget[]>
     overrides,
     nics: new Map(Object.entries(opts.config.vms).flatMap(([name, s]) => (s.nic ? [[name, s.nic] as const] : []))),
     concurrency: opts.concurrency,
+    ...(opts.log ? { log: opts.log } : {}),
   });
 }
 

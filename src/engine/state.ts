@@ -5,6 +5,7 @@
  * the previous state (from the store, or keeps it in memory in `health watch`) and saves the next one.
  * docs/state.md has the transition table; test/engine/state.test.ts tests it row by row.
  */
+import { redactText } from '../util/redact.js';
 import type { CheckResult, HealthStatus, VMHealthReport } from '../report.js';
 import { buildVmReport } from './aggregate.js';
 
@@ -205,7 +206,9 @@ export function policyFromVms(
     checks: readonly ({ name: string } & Partial<Thresholds> & { on_failure?: { command: string } | string; on_recovery?: { command: string } | string })[];
   }[],
 ): PolicyLookup {
-  const commandOf = (a: { command: string } | string) => (typeof a === 'string' ? a : a.command);
+  // The command as recorded and shown (history, watch lines, --json events): a secret it holds is masked. The
+  // action itself runs the configured command (stateful.ts), never this copy.
+  const commandOf = (a: { command: string } | string) => redactText(typeof a === 'string' ? a : a.command);
   const byKey = new Map<string, CheckPolicy>();
   for (const vm of vms) {
     for (const c of vm.checks) {

@@ -4,7 +4,9 @@
  * gets `unavailable` with the reason; its report will be UNKNOWN and no probe runs.
  */
 import pLimit from 'p-limit';
-import { didYouMean } from '../config/errors.js';
+import { didYouMean } from '../util/did-you-mean.js';
+import { printable } from '../util/printable.js';
+import { addressProblem } from './addresses.js';
 import { LibvirtError, type AddressSource, type DomainInfo, type DomainState, type InterfaceAddress, type LibvirtBackend } from './types.js';
 
 export interface VmTarget {
@@ -31,28 +33,48 @@ export interface DiscoverOptions {
   nics?: ReadonlyMap<string, NicChoice>;
   /** Address lookups at once (each may be a virsh process). */
   concurrency?: number;
+  /** Verbose notes (an address libvirt reported that is not used, and why). */
+  log?: (msg: string) => void;
+}
+
+/** A VM selector that is not a valid glob (`[z-a]`): said in one sentence, never a regex engine's error. */
+export class SelectorError extends Error {
+  override readonly name = 'SelectorError';
 }
 
 export function isGlob(s: string): boolean {
   return /[*?[]/.test(s);
 }
 
+/** A glob as a regular expression; throws SelectorError for a pattern that is not a glob. */
 export function globToRegExp(glob: string): RegExp {
   let re = '';
+  let last = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!;
-    if (c === '*') re += '.*';
+    // Runs of * are one * (a regex of many .* in a row backtracks for long).
+    if (c === '*') re += last === '*' ? '' : '.*';
     else if (c === '?') re += '.';
     else if (c === '[') {
       const end = glob.indexOf(']', i + 1);
       if (end < 0) re += '\\[';
       else {
-        re += `[${glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
+        const body = glob.slice(i + 1, end);
+        const range = /(.)-(.)/g;
+        for (let m = range.exec(body); m; m = range.exec(body)) {
+          if (m[1]! > m[2]!) throw new SelectorError(`invalid VM pattern "${printable(glob)}": the range ${printable(m[0])} runs backwards; write it low to high, e.g. [a-z]`);
+        }
+        re += `[${body.replace(/^!/, '^').replace(/[\\\]^]/g, (x, at: number) => (x === '^' && at === 0 ? x : `\\${x}`))}]`;
         i = end;
       }
     } else re += c.replace(/[.+^${}()|\\/]/g, '\\$&');
+    last = c;
   }
-  return new RegExp(`^${re}$`);
+  try {
+    return new RegExp(`^${re}$`);
+  } catch {
+    throw new SelectorError(`invalid VM pattern "${printable(glob)}": use * (any text), ? (one character) and [abc] or [a-z] (one of these)`);
+  }
 }
 
 const NOT_RUNNING: Partial<Record<DomainState, string>> = {
@@ -94,11 +116,21 @@ export async function resolveAddress(
   sources: readonly AddressSource[],
   family?: 'ipv4' | 'ipv6',
   nic: NicChoice = {},
+  log?: (msg: string) => void,
 ): Promise<{ address?: string; source?: AddressSource; tried: string[] }> {
   const tried: string[] = [];
   for (const source of sources) {
     try {
-      const addrs = await backend.interfaceAddresses(name, source);
+      const reported = await backend.interfaceAddresses(name, source);
+      // Only IP literals of their family are used: an agent answer is the guest's word (addresses.ts).
+      const addrs = reported.filter((a) => {
+        const problem = addressProblem(a.address, a.family);
+        if (problem) {
+          log?.(`VM ${printable(name)}: ${source} address ${problem}`);
+          tried.push(`${source}: ${problem}`);
+        }
+        return !problem;
+      });
       const address = chooseAddress(addrs, family, nic);
       if (address) return { address, source, tried };
       const which = nic.mac ?? nic.interface;
@@ -166,7 +198,7 @@ export async function discover(backend: () => Promise<LibvirtBackend>, opts: Dis
       const why = NOT_RUNNING[domain.state];
       if (why) return { name, state: domain.state, unavailable: why };
       try {
-        const r = await resolveAddress(lv, name, opts.sources, opts.family, opts.nics?.get(name));
+        const r = await resolveAddress(lv, name, opts.sources, opts.family, opts.nics?.get(name), opts.log);
         if (r.address) return { name, state: domain.state, address: r.address, addressSource: r.source! };
         return { name, state: domain.state, unavailable: `no address yet (tried ${r.tried.join('; ')})` };
       } catch (err) {

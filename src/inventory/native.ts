@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { printable } from '../util/printable.js';
 import { isGuestLocalAddress } from './addresses.js';
 
 export { isGuestLocalAddress };
@@ -264,7 +265,9 @@ function codeText(code: number): string {
 
 /** One sentence a user can act on, with libvirt's own message and code, and a kind to branch on. */
 export function toLibvirtError(failure: NativeFailure, at: Operation): LibvirtError {
-  const { message, code, domain } = failure;
+  const { code, domain } = failure;
+  // libvirt's text can quote a domain name or a guest agent's reply: one line, escaped.
+  const message = printable(failure.message);
   const detail = `${message} (${codeText(code)})`;
   if (code === ERR.INVALID_CONN && /connection is closed/.test(message)) {
     return new LibvirtError(`The libvirt connection to ${at.uri} was already closed (${codeText(code)}).`, code, 'connect');
@@ -280,23 +283,23 @@ export function toLibvirtError(failure: NativeFailure, at: Operation): LibvirtEr
     return new LibvirtError(`libvirt at ${at.uri} could not list domains: ${detail}.`, code, 'other');
   }
   if (code === ERR.NO_DOMAIN) {
-    return new LibvirtError(`libvirt at ${at.uri} has no domain named '${at.domain}': ${detail}.`, code, 'no-domain');
+    return new LibvirtError(`libvirt at ${at.uri} has no domain named '${printable(at.domain)}': ${detail}.`, code, 'no-domain');
   }
   if (code === ERR.OPERATION_INVALID && /not running|inactive/i.test(message)) {
-    return new LibvirtError(`Domain '${at.domain}' is not running: ${detail}.`, code, 'not-running');
+    return new LibvirtError(`Domain '${printable(at.domain)}' is not running: ${detail}.`, code, 'not-running');
   }
   if (code === ERR.OPERATION_DENIED && /read.?only/i.test(message)) {
     return new LibvirtError(
-      `Domain '${at.domain}': ${detail}; the guest agent needs a read-write libvirt connection.`,
+      `Domain '${printable(at.domain)}': ${detail}; the guest agent needs a read-write libvirt connection.`,
       code,
       'other',
     );
   }
   if (at.op === 'agent') {
-    return new LibvirtError(`The guest agent of '${at.domain}' did not answer: ${detail}.`, code, 'other');
+    return new LibvirtError(`The guest agent of '${printable(at.domain)}' did not answer: ${detail}.`, code, 'other');
   }
   return new LibvirtError(
-    `libvirt could not read the ${at.source} addresses of '${at.domain}': ${detail}.`,
+    `libvirt could not read the ${at.source} addresses of '${printable(at.domain)}': ${detail}.`,
     code,
     'other',
   );

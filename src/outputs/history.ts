@@ -2,6 +2,7 @@
  * `health history VM`: per check, uptime, failures, durations, transitions and a timeline over the window.
  * Two pure steps: `summarizeHistory` (store rows → the `--json` shape) and `renderHistory` (that shape → text).
  */
+import { printable } from '../util/printable.js';
 import { Chalk, type ChalkInstance } from 'chalk';
 import { paintStatus } from './colour.js';
 import type { CheckState } from '../engine/state.js';
@@ -46,6 +47,8 @@ export interface CheckHistory {
   actions: { ts: string; action: string; status: string; command: string; exit_code?: number; reason?: string }[];
   /** One cell per bucket, oldest first. */
   timeline: string;
+  /** Present when some results fell in a maintenance silence (docs/alerting.md): how many, and which silences. */
+  silenced?: { results: number; silences: { id: string; from: string; until: string; reason: string }[] };
 }
 
 export interface HistorySummary {
@@ -114,6 +117,7 @@ export function summarizeHistory(input: HistoryInput, options: SummarizeOptions 
     const durations = rows.filter((r) => r.status !== 'UNKNOWN').map((r) => r.duration_ms).sort((a, b) => a - b);
     const transitions = input.transitions.filter((t) => t.check === name).sort((a, b) => a.ts - b.ts);
     const state = input.states?.get(name);
+    const silenced = silencedOf(rows);
     return {
       check: name,
       type: rows[rows.length - 1]?.type ?? '',
@@ -143,6 +147,7 @@ export function summarizeHistory(input: HistoryInput, options: SummarizeOptions 
           ...(a.reason !== undefined ? { reason: a.reason } : {}),
         })),
       timeline: timeline(rows, input.sinceMs, untilMs, buckets),
+      ...(silenced ? { silenced } : {}),
     };
   });
   return {
@@ -153,6 +158,19 @@ export function summarizeHistory(input: HistoryInput, options: SummarizeOptions 
     bucket_ms: (untilMs - input.sinceMs) / buckets,
     checks,
   };
+}
+
+/** Results recorded during a silence carry `details.silenced` (src/store/round.ts). */
+function silencedOf(rows: readonly ResultRow[]): CheckHistory['silenced'] {
+  const byId = new Map<string, { id: string; from: string; until: string; reason: string }>();
+  let results = 0;
+  for (const r of rows) {
+    const s = r.details.silenced as { id?: string; until?: string; reason?: string } | undefined;
+    if (!s?.id) continue;
+    results++;
+    if (!byId.has(s.id)) byId.set(s.id, { id: s.id, from: iso(r.ts), until: s.until ?? '', reason: s.reason ?? '' });
+  }
+  return results ? { results, silences: [...byId.values()] } : undefined;
 }
 
 // ───────────────────────────── text ─────────────────────────────
@@ -213,11 +231,11 @@ export function renderHistory(summary: HistorySummary, options: HistoryRenderOpt
   const width = summary.checks[0]?.timeline.length ?? 60;
   const out: string[] = [];
   out.push(
-    `${c.bold(summary.vm)}  ${c.dim(`last ${span(windowMs)}: ${clock(summary.since, utc, false)} → ${clock(summary.until, utc, false)}${utc ? ' UTC' : ''}, one cell = ${span(Math.round(summary.bucket_ms))}`)}`,
+    `${c.bold(printable(summary.vm))}  ${c.dim(`last ${span(windowMs)}: ${clock(summary.since, utc, false)} → ${clock(summary.until, utc, false)}${utc ? ' UTC' : ''}, one cell = ${span(Math.round(summary.bucket_ms))}`)}`,
   );
   out.push('');
   if (summary.checks.length === 0) {
-    out.push(`  no results recorded for ${summary.vm} in this window`);
+    out.push(`  no results recorded for ${printable(summary.vm)} in this window`);
     return `${out.join('\n')}\n`;
   }
   for (const k of summary.checks) {
@@ -226,6 +244,7 @@ export function renderHistory(summary: HistorySummary, options: HistoryRenderOpt
       plural(k.outages, 'outage'),
       plural(k.failures, 'failed result'),
       ...(k.unknown ? [paintStatus(c, 'UNKNOWN', `${k.unknown} unknown`)] : []),
+      ...(k.silenced ? [c.yellow(`${k.silenced.results} silenced`)] : []),
       `of ${k.results}`,
     ].join(', ');
     out.push(`${c.bold(k.check)} ${c.dim(`(${k.type})`)}  ${uptime}  ${facts}  ${c.dim(`duration mean ${ms(k.duration_ms.mean)}, p95 ${ms(k.duration_ms.p95)}`)}`);
@@ -246,6 +265,10 @@ export function renderHistory(summary: HistorySummary, options: HistoryRenderOpt
         text:
           `${c.cyan(a.action)} ${a.status === 'ok' ? c.green(a.status) : a.status === 'suppressed' || a.status === 'pending' ? c.yellow(a.status) : c.red(a.status)}` +
           `${a.exit_code !== undefined ? ` (exit ${a.exit_code})` : ''}: ${a.command}${a.reason ? c.dim(` — ${a.reason}`) : ''}`,
+      })),
+      ...(k.silenced?.silences ?? []).map((x) => ({
+        ts: x.from,
+        text: `${c.yellow('silenced')} ${x.id} until ${clock(x.until, utc, true)}: ${x.reason} ${c.dim('(checks ran and were recorded; no alerts, no actions)')}`,
       })),
     ].sort((a, b) => a.ts.localeCompare(b.ts));
     if (events.length > 0) {

@@ -7,8 +7,10 @@
  * Width-aware: every line fits the terminal's columns (the message column takes what is left and is cut with
  * "…"); when the rows do not fit its height, the problems are shown first and the rest summarised.
  */
+import { printable } from '../util/printable.js';
 import { Chalk, type ChalkInstance } from 'chalk';
 import type { HealthStatus } from '../report.js';
+import { paintStatus } from './colour.js';
 import { oneLine } from './table.js';
 
 export interface LiveRow {
@@ -43,19 +45,6 @@ export interface LiveRenderOptions {
 }
 
 const SEVERITY: Record<HealthStatus, number> = { UNHEALTHY: 0, DEGRADED: 1, UNKNOWN: 2, HEALTHY: 3 };
-
-export function paintStatus(c: ChalkInstance, status: HealthStatus, text: string): string {
-  switch (status) {
-    case 'HEALTHY':
-      return c.green(text);
-    case 'DEGRADED':
-      return c.yellow(text);
-    case 'UNHEALTHY':
-      return c.red(text);
-    default:
-      return c.magenta(text);
-  }
-}
 
 /** "12s ago", "3m ago", "5h ago", "2d ago". */
 export function ago(ms: number): string {
@@ -93,7 +82,7 @@ export function renderLiveFrame(frame: LiveFrame, opts: LiveRenderOptions): stri
 
   const cells = frame.rows.map((r) => ({
     row: r,
-    vm: oneLine(r.vm),
+    vm: oneLine(printable(r.vm)),
     check: oneLine(r.check) + (r.critical ? '' : '*'),
     streak: r.streak ?? '',
     changed: ago(opts.now - r.since),

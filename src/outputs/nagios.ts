@@ -4,6 +4,7 @@
  *   one long-output line per non-healthy check (or per VM that could not be evaluated)
  * The exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) is the CLI's job: EXIT_CODES in report.ts.
  */
+import { printable } from '../util/printable.js';
 import type { CheckResult, FleetReport, HealthStatus, VMHealthReport } from '../report.js';
 import type { OutputFormat } from './types.js';
 
@@ -25,7 +26,7 @@ const SHORT_MESSAGE = 60;
  */
 export function nagiosText(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/\r\n|[\r\n\t]/g, ' ').replace(/\|/g, '/').replace(/[\u0000-\u001f\u007f]/g, '');
+  return printable(text.replace(/\r\n|[\r\n\t]/g, ' ').replace(/\|/g, '/').replace(/[\u0000-\u001f\u007f]/g, ''));
 }
 
 function shorten(text: string, limit: number): string {
@@ -57,9 +58,10 @@ function worstCheck(r: VMHealthReport): CheckResult | undefined {
 }
 
 function why(r: VMHealthReport): string {
-  if (r.reason) return `${r.vm_name}: ${shorten(nagiosText(r.reason), SHORT_MESSAGE)}`;
+  const vm = nagiosText(printable(r.vm_name));
+  if (r.reason) return `${vm}: ${shorten(nagiosText(r.reason), SHORT_MESSAGE)}`;
   const c = worstCheck(r);
-  return c ? `${r.vm_name}: ${c.name} ${shorten(nagiosText(c.message), SHORT_MESSAGE)}` : r.vm_name;
+  return c ? `${vm}: ${c.name} ${shorten(nagiosText(c.message), SHORT_MESSAGE)}` : vm;
 }
 
 function statusLine(report: FleetReport): string {
@@ -102,13 +104,13 @@ function longOutput(report: FleetReport): string[] {
   const lines: string[] = [];
   for (const r of report.reports) {
     if (r.reason) {
-      lines.push(`[${r.overall_status}] ${nagiosText(r.vm_name)}: ${nagiosText(r.reason)}`);
+      lines.push(`[${r.overall_status}] ${nagiosText(printable(r.vm_name))}: ${nagiosText(r.reason)}`);
       continue;
     }
     for (const c of r.checks) {
       if (c.status === 'HEALTHY') continue;
       const note = c.critical ? '' : ' (non-critical)';
-      lines.push(`[${c.status}] ${nagiosText(r.vm_name)} ${nagiosText(c.name)}${note}: ${nagiosText(c.message)}`);
+      lines.push(`[${c.status}] ${nagiosText(printable(r.vm_name))} ${nagiosText(c.name)}${note}: ${nagiosText(c.message)}`);
     }
   }
   return lines;

@@ -1,3 +1,4 @@
+import { printable } from '../util/printable.js';
 import { Chalk, type ChalkInstance } from 'chalk';
 import { paintStatus } from './colour.js';
 import type { CheckResult, FleetReport, HealthStatus, VMHealthReport } from '../report.js';
@@ -17,15 +18,15 @@ const width = (s: string) => s.replace(ANSI, '').length;
 /** Text from a guest is untrusted: one line, no terminal escapes or other control characters. */
 export function oneLine(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\r\n\t]+/g, ' ').replace(/[\x00-\x1f\x7f-\x9f]/g, '');
+  return printable(text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\r\n\t]+/g, ' ').replace(/[\x00-\x1f\x7f-\x9f]/g, ''));
 }
 const pad = (s: string, w: number) => s + ' '.repeat(Math.max(0, w - width(s)));
 
 function vmHeader(c: ChalkInstance, r: VMHealthReport): string {
-  const where = r.address ? c.dim(` ${r.address}`) : '';
+  const where = r.address ? c.dim(` ${printable(r.address)}`) : '';
   const status = paintStatus(c, r.overall_status, `${SYMBOL[r.overall_status]} ${r.overall_status}`);
   const counts = r.counts.total && !r.reason ? c.dim(`  ${r.counts.healthy}/${r.counts.total} healthy  ${ms(r.duration_ms)}`) : '';
-  return `${c.bold(r.vm_name)}${where}  ${status}${counts}`;
+  return `${c.bold(printable(r.vm_name))}${where}  ${status}${counts}`;
 }
 
 function rows(c: ChalkInstance, checks: CheckResult[], verbose: boolean): string[] {

@@ -3,6 +3,7 @@
  * `ok` only for HEALTHY. DEGRADED, UNHEALTHY and UNKNOWN are `not ok` with a YAML diagnostic block,
  * never `# SKIP`: a gate must not pass on a check it could not evaluate.
  */
+import { printable } from '../util/printable.js';
 import { stringify } from 'yaml';
 import type { CheckResult, FleetReport, VMHealthReport } from '../report.js';
 import type { OutputFormat } from './types.js';
@@ -12,13 +13,13 @@ import type { OutputFormat } from './types.js';
  * directive). Other control characters are dropped; the diagnostics keep the exact text.
  */
 export function tapDescription(text: string): string {
-  return (
+  return printable(
     text
       .replace(/\r\n|[\r\n\t]/g, ' ')
       // eslint-disable-next-line no-control-regex
       .replace(/[\u0000-\u001f\u007f]/g, '')
       .replace(/\\/g, '\\\\')
-      .replace(/#/g, '\\#')
+      .replace(/#/g, '\\#'),
   );
 }
 

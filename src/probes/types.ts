@@ -11,6 +11,11 @@ export interface ProbeOutcome {
   transport?: ProbeTransport;
 }
 
+export interface ConnectOptions {
+  /** Open the stream from inside the guest (through the SSH tunnel) whatever the host. */
+  fromGuest?: boolean;
+}
+
 /** What a probe may use to reach one VM. */
 export interface ProbeTarget {
   vm: string;
@@ -23,8 +28,9 @@ export interface ProbeTarget {
    * and go through the SSH tunnel; any other host is dialled from the hypervisor.
    * Throws TransportError when the tunnel cannot be had; a refused connection is an ordinary error.
    * `remote`: for `localhost`, the guest address that answered (127.0.0.1 or ::1).
+   * `fromGuest` dials any host from inside the guest (the dns probe asks the guest's own resolver).
    */
-  connect(host: string, port: number, signal: AbortSignal): Promise<{ socket: Duplex; via: ProbeTransport; remote?: string }>;
+  connect(host: string, port: number, signal: AbortSignal, options?: ConnectOptions): Promise<{ socket: Duplex; via: ProbeTransport; remote?: string }>;
 }
 
 /** Every probe type is one function of this shape (cf. blackbox_exporter's ProbeFn). */

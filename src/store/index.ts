@@ -4,6 +4,7 @@
  * Backends are imported on first use: a run without a store never loads the native SQLite module or `pg`.
  */
 import { resolve } from 'node:path';
+import { redactText, registerUrlSecrets } from '../util/redact.js';
 import { defaultSqlitePath } from './paths.js';
 import type { HealthStore, OpenStoreOptions } from './types.js';
 
@@ -18,6 +19,8 @@ const POSTGRES_URL = /^postgres(ql)?:\/\//i;
 /** What `--store` names; undefined or empty → the default SQLite file. */
 export function parseStoreSpec(spec: string | undefined, env: NodeJS.ProcessEnv = process.env): StoreSpec {
   if (spec === undefined || spec === '' || spec === 'default') return { kind: 'sqlite', target: defaultSqlitePath(env) };
+  // The DSN's password is masked from here on, in every message that might echo it.
+  registerUrlSecrets(spec);
   if (POSTGRES_URL.test(spec)) return { kind: 'postgres', target: spec };
   const path = spec.startsWith('sqlite://') ? spec.slice('sqlite://'.length) : spec.startsWith('sqlite:') ? spec.slice('sqlite:'.length) : spec;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) || path === '') {
@@ -25,6 +28,17 @@ export function parseStoreSpec(spec: string | undefined, env: NodeJS.ProcessEnv 
   }
   const expanded = path === '~' || path.startsWith('~/') ? `${env.HOME ?? ''}${path.slice(1)}` : path;
   return { kind: 'sqlite', target: resolve(expanded) };
+}
+
+/**
+ * The one sentence for a store that cannot be opened: names the store once, with its password
+ * masked (a backend's own message may already name it; then it is not said twice).
+ */
+export function storeOpenError(spec: string | undefined, err: unknown): string {
+  registerUrlSecrets(spec ?? '');
+  const why = redactText((err as Error).message ?? String(err));
+  if (why.startsWith('cannot open the history store')) return why;
+  return `cannot open the history store ${redactText(spec ?? '(default)')}: ${why}`;
 }
 
 export async function openStore(spec?: string, options: OpenStoreOptions = {}): Promise<HealthStore> {

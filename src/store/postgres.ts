@@ -1,6 +1,7 @@
 /**
  * The same store on PostgreSQL (`--store postgres://user@host/db`), for fleets beyond one hypervisor: several
- * hosts write into one database, and `health history` reads any VM from anywhere.
+ * hosts write into one database, and `health history` reads any VM from anywhere. The store's semantics are in
+ * core.ts; this file connects, migrates, locks and says how values are written.
  *
  * Concurrency: the state read-modify-write holds a transaction-scoped advisory lock per VM (taken in sorted order,
  * so two rounds never deadlock) and reads the state rows `FOR UPDATE`. Advisory locks also cover a check's first
@@ -8,30 +9,17 @@
  * other. `lock_timeout` bounds the wait, like SQLite's busy_timeout.
  */
 import pg from 'pg';
-import type { ActionKind, CheckState, StateMap } from '../engine/state.js';
-import { setState } from '../engine/state.js';
-import type { HealthStatus, VMHealthReport } from '../report.js';
 import { redactUrl } from '../util/redact.js';
-import { advanceRoundIn, autoPrune, resultRows } from './round.js';
-import {
-  DEFAULT_LOCK_TIMEOUT_MS,
-  DEFAULT_RETENTION_MS,
-  type ActionResult,
-  type ActionRow,
-  type HealthStore,
-  type HistoryQuery,
-  type NewAction,
-  type OpenStoreOptions,
-  type PruneCounts,
-  type ResultRow,
-  type RoundInput,
-  type RoundOutcome,
-  type StoreTx,
-  type TransitionRow,
-} from './types.js';
+import { SqlStore } from './core.js';
+import { pendingMigrations, type Columns, type Dialect, type Migration, type SqlConn, type ValueType } from './dialect.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, type OpenStoreOptions } from './types.js';
 
-const MIGRATIONS: readonly string[] = [
-  `
+/** The schema, one step per version (dialect.ts). A new table is one more entry here and in sqlite.ts. */
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    what: 'results, check_states, transitions, actions',
+    sql: `
   CREATE TABLE results (
     id bigserial PRIMARY KEY,
     ts timestamptz NOT NULL,
@@ -89,208 +77,159 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX actions_vm_check_action_ts ON actions (vm, check_name, action, ts);
   CREATE INDEX actions_ts ON actions (ts);
   `,
+  },
+  {
+    version: 2,
+    what: 'alerting: alert_states, silences, outbox',
+    sql: `
+  CREATE TABLE alert_states (
+    vm text NOT NULL,
+    check_name text NOT NULL,
+    firing boolean NOT NULL,
+    since timestamptz,
+    last_notified timestamptz,
+    repeats integer NOT NULL,
+    flapping boolean NOT NULL,
+    history text NOT NULL,
+    unreachable_since timestamptz,
+    last_state text,
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (vm, check_name)
+  );
+  CREATE TABLE silences (
+    id text PRIMARY KEY,
+    vm text NOT NULL,
+    check_name text,
+    starts_at timestamptz NOT NULL,
+    ends_at timestamptz NOT NULL,
+    reason text NOT NULL,
+    created_by text,
+    created_at timestamptz NOT NULL
+  );
+  CREATE INDEX silences_ends_at ON silences (ends_at);
+  CREATE TABLE outbox (
+    seq bigserial PRIMARY KEY,
+    id text NOT NULL UNIQUE,
+    provider text NOT NULL,
+    alert_key text NOT NULL,
+    notification jsonb NOT NULL,
+    created_at timestamptz NOT NULL,
+    status text NOT NULL,
+    attempts integer NOT NULL,
+    next_attempt_at timestamptz NOT NULL,
+    lease_owner text,
+    lease_until timestamptz,
+    last_error text,
+    delivered_at timestamptz
+  );
+  CREATE INDEX outbox_pending ON outbox (provider, status, alert_key, seq);
+  CREATE INDEX outbox_created_at ON outbox (created_at);
+  `,
+  },
 ];
 
-export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
+export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;
+
+/** Version 1 named the actions' finish time `finished_at`; renaming it would need a migration of its own. */
+const RENAMED: Readonly<Record<string, string>> = { 'actions.finished_ts': 'finished_at' };
 
 /** Arbitrary constants naming our advisory locks (the migration lock; per-VM locks hash the VM name). */
 const MIGRATION_LOCK = 0x636c6f6e; // "clon"
 
-/** ms since the epoch as a column (timestamptz → float8 keeps pg from returning a string). */
-const ms = (col: string) => `round(extract(epoch FROM ${col}) * 1000)::float8`;
-const ts = (param: string) => `to_timestamp(${param}::float8 / 1000)`;
+/** The array type a column's values travel in to unnest(), and how each element becomes the column's value. */
+const ARRAY: Record<ValueType, string> = { text: 'text[]', int: 'int[]', real: 'float8[]', bool: 'boolean[]', ms: 'float8[]', json: 'text[]', id: 'bigint[]' };
+const fromElement = (type: ValueType, x: string) => (type === 'ms' ? `to_timestamp(${x} / 1000)` : type === 'json' ? `${x}::jsonb` : x);
 
 /** PostgreSQL text and jsonb cannot hold NUL; a probe's output may. */
 const noNul = (s: string) => (s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s);
 const jsonText = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'string' ? noNul(x) : x));
 
-const iso = (n: number) => new Date(n).toISOString();
-
-interface StateRecord {
-  vm: string;
-  check_name: string;
-  state: string;
-  hard: boolean;
-  consecutive_failures: number;
-  consecutive_successes: number;
-  last_result_status: string;
-  last_result_at: number;
-  last_change: number;
-  last_message: string;
-}
-
-const STATE_COLUMNS = `vm, check_name, state, hard, consecutive_failures, consecutive_successes, last_result_status,
-  ${ms('last_result_at')} AS last_result_at, ${ms('last_change')} AS last_change, last_message`;
-
-function toState(r: StateRecord): CheckState {
-  return {
-    state: r.state as HealthStatus,
-    hard: r.hard,
-    consecutive_failures: r.consecutive_failures,
-    consecutive_successes: r.consecutive_successes,
-    last_result_status: r.last_result_status as HealthStatus,
-    last_result_at: iso(r.last_result_at),
-    last_change: iso(r.last_change),
-    last_message: r.last_message,
-  };
-}
-
 function friendly(err: unknown, location: string, timeoutMs: number): Error {
   const e = err as { code?: string };
   if (e.code === '55P03') {
-    return new Error(
-      `the history store ${location} stayed locked by another clonebox run for more than ${timeoutMs} ms; try again`,
-      { cause: err },
-    );
+    return new Error(`the history store ${location} stayed locked by another clonebox run for more than ${timeoutMs} ms; try again`, { cause: err });
   }
   return err as Error;
 }
 
-type Queryable = Pick<pg.PoolClient, 'query'>;
+/** `?` → `$1`, `$2`, … (the core writes `?`, and never inside a literal); once per SQL text. */
+const numbered = new Map<string, string>();
+function numberParams(sql: string): string {
+  let out = numbered.get(sql);
+  if (out === undefined) {
+    let n = 0;
+    out = sql.replace(/\?/g, () => `$${++n}`);
+    numbered.set(sql, out);
+  }
+  return out;
+}
 
-function txFor(c: Queryable, lockRows = true): StoreTx {
+function connOn(q: Pick<pg.PoolClient, 'query'>): SqlConn {
   return {
-    async loadStates(vms) {
-      const states: StateMap = new Map();
-      if (vms.length === 0) return states;
-      const { rows } = await c.query<StateRecord>(
-        `SELECT ${STATE_COLUMNS} FROM check_states WHERE vm = ANY($1::text[]) ORDER BY vm, check_name${lockRows ? ' FOR UPDATE' : ''}`,
-        [vms],
-      );
-      for (const r of rows) setState(states, r.vm, r.check_name, toState(r));
-      return states;
-    },
-    async saveStates(states, updatedAt = Date.now()) {
-      const cols: unknown[][] = [[], [], [], [], [], [], [], [], [], []];
-      for (const [vm, checks] of states) {
-        for (const [check, s] of checks) {
-          const values = [
-            vm,
-            check,
-            s.state,
-            s.hard,
-            s.consecutive_failures,
-            s.consecutive_successes,
-            s.last_result_status,
-            Date.parse(s.last_result_at),
-            Date.parse(s.last_change),
-            noNul(s.last_message),
-          ];
-          values.forEach((v, i) => cols[i]!.push(v));
-        }
-      }
-      if (cols[0]!.length === 0) return;
-      await c.query(
-        `INSERT INTO check_states (vm, check_name, state, hard, consecutive_failures, consecutive_successes,
-           last_result_status, last_result_at, last_change, last_message, updated_at)
-         SELECT vm, ck, st, hd, cf, cs, lrs, to_timestamp(lra / 1000), to_timestamp(lc / 1000), lm, ${ts('$11')}
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::int[], $6::int[], $7::text[],
-                     $8::float8[], $9::float8[], $10::text[]) AS u(vm, ck, st, hd, cf, cs, lrs, lra, lc, lm)
-         ON CONFLICT (vm, check_name) DO UPDATE SET state = EXCLUDED.state, hard = EXCLUDED.hard,
-           consecutive_failures = EXCLUDED.consecutive_failures, consecutive_successes = EXCLUDED.consecutive_successes,
-           last_result_status = EXCLUDED.last_result_status, last_result_at = EXCLUDED.last_result_at,
-           last_change = EXCLUDED.last_change, last_message = EXCLUDED.last_message, updated_at = EXCLUDED.updated_at`,
-        [...cols, updatedAt],
-      );
-    },
-    async insertResults(rows) {
-      if (rows.length === 0) return;
-      await c.query(
-        `INSERT INTO results (ts, vm, check_name, type, status, state, duration_ms, message, details)
-         SELECT to_timestamp(t / 1000), vm, ck, ty, st, se, d, m, det::jsonb
-         FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::text[], $9::text[])
-           AS u(t, vm, ck, ty, st, se, d, m, det)`,
-        [
-          rows.map((r) => r.ts),
-          rows.map((r) => r.vm),
-          rows.map((r) => r.check),
-          rows.map((r) => r.type),
-          rows.map((r) => r.status),
-          rows.map((r) => r.state),
-          rows.map((r) => r.duration_ms),
-          rows.map((r) => noNul(r.message)),
-          rows.map((r) => jsonText(r.details)),
-        ],
-      );
-    },
-    async insertTransitions(rows) {
-      if (rows.length === 0) return;
-      await c.query(
-        `INSERT INTO transitions (ts, vm, check_name, from_state, to_state, hard, message)
-         SELECT to_timestamp(t / 1000), vm, ck, f, tt, h, m
-         FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[]) AS u(t, vm, ck, f, tt, h, m)`,
-        [
-          rows.map((r) => r.ts),
-          rows.map((r) => r.vm),
-          rows.map((r) => r.check),
-          rows.map((r) => r.from),
-          rows.map((r) => r.to),
-          rows.map((r) => r.hard),
-          rows.map((r) => noNul(r.message)),
-        ],
-      );
-    },
-    async actionRunsSince(vm, check, action, sinceMs) {
-      const { rows } = await c.query<{ ts: number }>(
-        `SELECT ${ms('ts')} AS ts FROM actions
-         WHERE vm = $1 AND check_name = $2 AND action = $3 AND ts >= ${ts('$4')} AND status <> 'suppressed' ORDER BY ts`,
-        [vm, check, action, sinceMs],
-      );
-      return rows.map((r) => r.ts);
-    },
-    async insertAction(row) {
-      const { rows } = await c.query<{ id: string }>(
-        `INSERT INTO actions (ts, vm, check_name, action, command, status, reason, exit_code, output, duration_ms, finished_at)
-         VALUES (${ts('$1')}, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $11::float8 IS NULL THEN NULL ELSE ${ts('$11')} END)
-         RETURNING id`,
-        [
-          row.ts,
-          row.vm,
-          row.check,
-          row.action,
-          noNul(row.command),
-          row.status,
-          row.reason ?? null,
-          row.exit_code ?? null,
-          row.output !== undefined ? noNul(row.output) : null,
-          row.duration_ms ?? null,
-          row.finished_ts ?? null,
-        ],
-      );
-      return Number(rows[0]!.id);
-    },
+    all: async <R>(sql: string, params: readonly unknown[] = []) => (await q.query(numberParams(sql), [...params])).rows as R[],
+    run: async (sql: string, params: readonly unknown[] = []) => (await q.query(numberParams(sql), [...params])).rowCount ?? 0,
   };
 }
 
-export class PostgresStore implements HealthStore {
+export class PostgresDialect implements Dialect {
   readonly kind = 'postgres' as const;
+  readonly forUpdate = ' FOR UPDATE';
   readonly location: string;
   private readonly pool: pg.Pool;
-  private readonly retentionMs: number;
-  private readonly timeoutMs: number;
+  private readonly poolConn: SqlConn;
 
-  private constructor(url: string, options: OpenStoreOptions) {
+  constructor(
+    url: string,
+    private readonly timeoutMs: number,
+  ) {
     this.location = redactUrl(url);
-    this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
-    this.timeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     this.pool = new pg.Pool({ connectionString: url, max: 4, application_name: 'clonebox-health' });
     // An idle connection dropped by the server (restart, failover) must not crash a long `health watch`.
     this.pool.on('error', () => undefined);
+    this.poolConn = connOn(this.pool);
   }
 
-  static async open(url: string, options: OpenStoreOptions = {}): Promise<PostgresStore> {
-    const store = new PostgresStore(url, options);
-    try {
-      await store.migrate();
-    } catch (err) {
-      await store.pool.end().catch(() => undefined);
-      const e = err as Error & { code?: string };
-      throw new Error(`cannot open the history store ${store.location}: ${e.message}`, { cause: err });
-    }
-    return store;
+  bind(type: ValueType): string {
+    return type === 'ms' ? 'to_timestamp(?::float8 / 1000)' : type === 'json' ? '?::jsonb' : '?';
   }
 
-  private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  /** timestamptz → float8 ms keeps pg from returning a string or a Date. */
+  select(type: ValueType, column: string): string {
+    return type === 'ms' ? `round(extract(epoch FROM ${column}) * 1000)::float8` : type === 'id' ? `${column}::float8` : column;
+  }
+
+  encode(type: ValueType, v: unknown): unknown {
+    if (v === null || v === undefined) return null;
+    if (type === 'json') return jsonText(v);
+    if (type === 'text') return noNul(v as string);
+    return v;
+  }
+
+  decode(type: ValueType, v: unknown): unknown {
+    return type === 'id' ? Number(v) : v;
+  }
+
+  inList(column: string, values: readonly string[]): { sql: string; param: unknown } {
+    return { sql: `${column} = ANY(?::text[])`, param: values };
+  }
+
+  column(table: string, name: string): string {
+    return RENAMED[`${table}.${name}`] ?? name;
+  }
+
+  /** One statement however many rows: each column travels as one array parameter to unnest(). */
+  async insertMany(c: SqlConn, table: string, columns: Columns, rows: readonly (readonly unknown[])[], tail = ''): Promise<void> {
+    const cols = Object.entries(columns);
+    const arrays = cols.map(([, type], i) => rows.map((r) => this.encode(type, r[i])));
+    await c.run(
+      `INSERT INTO ${table} (${cols.map(([k]) => this.column(table, k)).join(', ')})
+       SELECT ${cols.map(([, type], i) => fromElement(type, `c${i}`)).join(', ')}
+       FROM unnest(${cols.map(([, type]) => `?::${ARRAY[type]}`).join(', ')}) AS u(${cols.map((_, i) => `c${i}`).join(', ')}) ${tail}`,
+      arrays,
+    );
+  }
+
+  private async begin<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
     try {
       await c.query('BEGIN');
@@ -306,24 +245,8 @@ export class PostgresStore implements HealthStore {
     }
   }
 
-  private async migrate(): Promise<void> {
-    await this.transaction(async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-      await c.query('CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
-      const { rows } = await c.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_version');
-      const current = rows[0]?.v ?? 0;
-      if (current > MIGRATIONS.length) {
-        throw new Error(`schema version ${current} is newer than this clonebox understands (${MIGRATIONS.length}); upgrade clonebox`);
-      }
-      for (let v = current; v < MIGRATIONS.length; v++) {
-        await c.query(MIGRATIONS[v]!);
-        await c.query('INSERT INTO schema_version (version) VALUES ($1)', [v + 1]);
-      }
-    });
-  }
-
-  withStateLock<T>(vms: readonly string[], fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return this.transaction(async (c) => {
+  transaction<T>(vms: readonly string[], fn: (c: SqlConn) => Promise<T>): Promise<T> {
+    return this.begin(async (c) => {
       if (vms.length > 0) {
         await c.query(
           `SELECT pg_advisory_xact_lock(k) FROM (
@@ -332,123 +255,41 @@ export class PostgresStore implements HealthStore {
           [[...new Set(vms)]],
         );
       }
-      return fn(txFor(c));
+      return fn(connOn(c));
     });
   }
 
-  async advanceRound(input: RoundInput): Promise<RoundOutcome> {
-    const vms = [...new Set(input.reports.map((r) => r.vm_name))];
-    const out = await this.withStateLock(vms, (tx) => advanceRoundIn(tx, input));
-    await this.autoPrune(input.now);
-    return out;
+  session<T>(fn: (c: SqlConn) => Promise<T>): Promise<T> {
+    return fn(this.poolConn);
   }
 
-  async recordRound(reports: readonly VMHealthReport[], states?: StateMap): Promise<void> {
-    await this.withStateLock(states ? [...states.keys()] : [], async (tx) => {
-      if (states) await tx.saveStates(states);
-      await tx.insertResults(resultRows(reports, states));
+  async migrate(): Promise<void> {
+    await this.begin(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await c.query('CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+      const { rows } = await c.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_version');
+      for (const m of pendingMigrations(POSTGRES_MIGRATIONS, rows[0]?.v ?? 0)) {
+        await c.query(m.sql);
+        await c.query('INSERT INTO schema_version (version) VALUES ($1)', [m.version]);
+      }
     });
-    await this.autoPrune();
-  }
-
-  loadStates(vms: readonly string[]): Promise<StateMap> {
-    return txFor(this.pool, false).loadStates(vms);
-  }
-
-  saveStates(states: StateMap): Promise<void> {
-    return this.withStateLock([...states.keys()], (tx) => tx.saveStates(states));
-  }
-
-  recordAction(row: NewAction): Promise<number> {
-    return txFor(this.pool).insertAction(row);
-  }
-
-  async finishAction(id: number, r: ActionResult): Promise<void> {
-    await this.pool.query(
-      `UPDATE actions SET status = $2, exit_code = $3, output = $4, duration_ms = $5, reason = coalesce($6, reason),
-         finished_at = ${ts('$7')} WHERE id = $1`,
-      [
-        id,
-        r.status,
-        r.exit_code ?? null,
-        r.output !== undefined ? noNul(r.output) : null,
-        r.duration_ms ?? null,
-        r.reason ?? null,
-        r.finished_ts ?? Date.now(),
-      ],
-    );
-  }
-
-  private async query<R>(table: string, columns: string, q: HistoryQuery): Promise<R[]> {
-    const args: unknown[] = [q.vm, q.sinceMs];
-    let where = `vm = $1 AND ts >= ${ts('$2')}`;
-    if (q.untilMs !== undefined) {
-      args.push(q.untilMs);
-      where += ` AND ts < ${ts(`$${args.length}`)}`;
-    }
-    if (q.check !== undefined) {
-      args.push(q.check);
-      where += ` AND check_name = $${args.length}`;
-    }
-    const { rows } = await this.pool.query(`SELECT ${columns} FROM ${table} WHERE ${where} ORDER BY ts, id`, args);
-    return rows as R[];
-  }
-
-  async history(q: HistoryQuery): Promise<ResultRow[]> {
-    return this.query<ResultRow>(
-      'results',
-      `${ms('ts')} AS ts, vm, check_name AS "check", type, status, state, duration_ms, message, details`,
-      q,
-    );
-  }
-
-  async transitions(q: HistoryQuery): Promise<TransitionRow[]> {
-    return this.query<TransitionRow>(
-      'transitions',
-      `${ms('ts')} AS ts, vm, check_name AS "check", from_state AS "from", to_state AS "to", hard, message`,
-      q,
-    );
-  }
-
-  async actions(q: HistoryQuery): Promise<ActionRow[]> {
-    const rows = await this.query<Record<string, unknown>>(
-      'actions',
-      `id::float8 AS id, ${ms('ts')} AS ts, vm, check_name AS "check", action, command, status, reason, exit_code, output,
-       duration_ms, CASE WHEN finished_at IS NULL THEN NULL ELSE ${ms('finished_at')} END AS finished_ts`,
-      q,
-    );
-    return rows.map((r) => {
-      const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(r)) if (v !== null) out[k] = v;
-      return out as unknown as ActionRow & { action: ActionKind };
-    });
-  }
-
-  async knownVms(): Promise<string[]> {
-    const { rows } = await this.pool.query<{ vm: string }>(
-      'SELECT vm FROM check_states UNION SELECT DISTINCT vm FROM results ORDER BY vm',
-    );
-    return rows.map((r) => r.vm);
-  }
-
-  prune(olderThanMs: number): Promise<PruneCounts> {
-    return this.transaction(async (c) => {
-      const del = async (sql: string) => (await c.query(sql, [olderThanMs])).rowCount ?? 0;
-      return {
-        results: await del(`DELETE FROM results WHERE ts < ${ts('$1')}`),
-        transitions: await del(`DELETE FROM transitions WHERE ts < ${ts('$1')}`),
-        actions: await del(`DELETE FROM actions WHERE ts < ${ts('$1')}`),
-        states: await del(`DELETE FROM check_states WHERE updated_at < ${ts('$1')}`),
-      };
-    });
-  }
-
-  private async autoPrune(now?: number): Promise<void> {
-    await autoPrune(this.location, this.retentionMs, (t) => this.prune(t), now);
   }
 
   async close(): Promise<void> {
     await this.pool.end();
+  }
+}
+
+export class PostgresStore extends SqlStore {
+  static async open(url: string, options: OpenStoreOptions = {}): Promise<PostgresStore> {
+    const dialect = new PostgresDialect(url, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+    try {
+      await dialect.migrate();
+    } catch (err) {
+      await dialect.close().catch(() => undefined);
+      throw new Error(`cannot open the history store ${dialect.location}: ${(err as Error).message}`, { cause: err });
+    }
+    return new PostgresStore(dialect, options);
   }
 }
 

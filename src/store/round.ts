@@ -1,7 +1,12 @@
-/** What both backends share: turning reports into rows, the read-advance-write of a round, automatic pruning. */
+/** A round in the store: turning reports into rows, and the read-advance-write of a round over a StoreTx (core.ts runs it). */
 import { ActionGuard, advanceReports, setState, type StateMap } from '../engine/state.js';
-import type { VMHealthReport } from '../report.js';
-import { AUTO_PRUNE_EVERY_MS, type PlannedAction, type ResultRow, type RoundInput, type RoundOutcome, type StoreTx, type TransitionRow } from './types.js';
+import type { CheckResult, HealthStatus, VMHealthReport } from '../report.js';
+import { decideAlerts } from '../alerting/decide.js';
+import { alertInputs } from '../alerting/inputs.js';
+import { outboxRows } from '../alerting/outbox.js';
+import { activeSilence, silenceNote } from '../alerting/silences.js';
+import { alertKey, type AlertNotification, type Silence } from '../alerting/types.js';
+import { type PlannedAction, type ResultRow, type RoundInput, type RoundOutcome, type StoreTx, type TransitionRow } from './types.js';
 
 /** Largest details object stored per result, as JSON characters; probes cap their own output well below this. */
 export const MAX_STORED_DETAILS = 16_384;
@@ -19,29 +24,52 @@ export function storableDetails(details: Record<string, unknown>): Record<string
   return { ...scalars, details_truncated: true };
 }
 
-export function resultRows(reports: readonly VMHealthReport[], states?: StateMap): ResultRow[] {
-  return reports.flatMap((r) =>
-    r.checks.map((c) => ({
-      ts: Date.parse(c.timestamp),
-      vm: r.vm_name,
-      check: c.name,
-      type: c.type,
-      status: c.status,
-      state: states?.get(r.vm_name)?.get(c.name)?.state ?? null,
-      duration_ms: c.duration_ms,
-      message: c.message,
-      details: storableDetails(c.details),
-    })),
-  );
+/** One result as stored, with the thresholded state it led to (null when recorded without state). */
+export function resultRow(vm: string, c: CheckResult, state: HealthStatus | null): ResultRow {
+  return {
+    ts: Date.parse(c.timestamp),
+    vm,
+    check: c.name,
+    type: c.type,
+    status: c.status,
+    state,
+    duration_ms: c.duration_ms,
+    message: c.message,
+    details: storableDetails(c.details),
+  };
 }
 
-/** The body of `advanceRound`, run inside the backend's state lock. */
+export function resultRows(reports: readonly VMHealthReport[], states?: StateMap): ResultRow[] {
+  return reports.flatMap((r) => r.checks.map((c) => resultRow(r.vm_name, c, states?.get(r.vm_name)?.get(c.name)?.state ?? null)));
+}
+
+/** The body of `advanceRound`, run inside the store's state lock. */
 export async function advanceRoundIn(tx: StoreTx, input: RoundInput): Promise<RoundOutcome> {
   const now = input.now ?? Date.now();
   const guard = input.guard ?? new ActionGuard();
   const vms = [...new Set(input.reports.map((r) => r.vm_name))];
   const prev = await tx.loadStates(vms);
   const adv = advanceReports(input.reports, prev, input.policy);
+
+  // Alerting, in this same transaction: a notification exists exactly when its transition does.
+  const silences = await tx.activeSilences(now);
+  let notifications: AlertNotification[] = [];
+  let silenced = new Map<string, Silence>();
+  if (input.alerting) {
+    const a = input.alerting;
+    const inputs = alertInputs(input.reports, adv.checks, a.policy);
+    const decided = decideAlerts({ ...inputs, prev: await tx.loadAlertStates(vms), silences, settings: a.settings, now });
+    await tx.saveAlertStates(decided.states, now);
+    await tx.insertOutbox(outboxRows(decided.notifications, a.routes, a.providers, now));
+    notifications = decided.notifications;
+    silenced = decided.silenced;
+  } else if (silences.length > 0) {
+    for (const c of adv.checks) {
+      const s = activeSilence(silences, c.vm, c.check, now);
+      if (s) silenced.set(alertKey(c.vm, c.check), s);
+    }
+  }
+  const silenceOf = (vm: string, check: string) => silenced.get(alertKey(vm, check));
 
   const touched: StateMap = new Map();
   const results: ResultRow[] = [];
@@ -50,25 +78,20 @@ export async function advanceRoundIn(tx: StoreTx, input: RoundInput): Promise<Ro
   for (const c of adv.checks) {
     const o = c.outcome;
     setState(touched, c.vm, c.check, o.next);
-    results.push({
-      ts: Date.parse(c.result.timestamp),
-      vm: c.vm,
-      check: c.check,
-      type: c.result.type,
-      status: c.result.status,
-      state: o.next.state,
-      duration_ms: c.result.duration_ms,
-      message: c.result.message,
-      details: storableDetails(c.result.details),
-    });
+    const silence = silenceOf(c.vm, c.check);
+    // Silenced checks still run and are recorded, marked; their actions are held back.
+    const result = silence ? { ...c.result, details: { ...c.result.details, silenced: silenceNote(silence) } } : c.result;
+    results.push(resultRow(c.vm, result, o.next.state));
     if (o.transition) {
       const t = o.transition;
       transitions.push({ ts: Date.parse(t.at), vm: c.vm, check: c.check, from: t.from, to: t.to, hard: t.hard, message: t.message });
     }
     const command = o.action ? c.policy[o.action] : undefined;
     if (o.action && command) {
-      const runs = await tx.actionRunsSince(c.vm, c.check, o.action, now - guard.policy.window_ms);
-      const decision = guard.decide(o.action, runs, now);
+      const runs = silence ? [] : await tx.actionRunsSince(c.vm, c.check, o.action, now - guard.policy.window_ms);
+      const decision = silence
+        ? { allowed: false, reason: `${o.action} suppressed: silenced until ${new Date(silence.ends_at).toISOString()} (${silence.id}: ${silence.reason})` }
+        : guard.decide(o.action, runs, now);
       const id = await tx.insertAction({
         ts: now,
         vm: c.vm,
@@ -92,27 +115,12 @@ export async function advanceRoundIn(tx: StoreTx, input: RoundInput): Promise<Ro
   await tx.saveStates(touched, now);
   await tx.insertResults(results);
   await tx.insertTransitions(transitions);
-  return { reports: adv.reports, checks: adv.checks, transitions, actions };
-}
-
-/** Retention applied at most once an hour per process and store location. */
-const lastPrune = new Map<string, number>();
-
-export async function autoPrune(location: string, retentionMs: number, prune: (olderThanMs: number) => Promise<unknown>, now = Date.now()): Promise<void> {
-  if (retentionMs <= 0) return;
-  const last = lastPrune.get(location);
-  if (last !== undefined && now - last < AUTO_PRUNE_EVERY_MS) return;
-  lastPrune.set(location, now);
-  await prune(now - retentionMs);
-}
-
-/** Runs async jobs one at a time: a connection has one transaction, so one job may hold it. */
-export class Serial {
-  private tail: Promise<unknown> = Promise.resolve();
-
-  run<T>(job: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(job, job);
-    this.tail = result.catch(() => undefined);
-    return result;
-  }
+  const reports = silenced.size === 0 ? adv.reports : adv.reports.map((r) => ({
+    ...r,
+    checks: r.checks.map((c) => {
+      const s = silenceOf(r.vm_name, c.name);
+      return s ? { ...c, details: { ...c.details, silenced: silenceNote(s) } } : c;
+    }),
+  }));
+  return { reports, checks: adv.checks, transitions, actions, notifications, silenced };
 }

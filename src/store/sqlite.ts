@@ -1,5 +1,6 @@
 /**
- * The default store: one SQLite file (better-sqlite3 12), in WAL mode.
+ * The default store: one SQLite file (better-sqlite3 12), in WAL mode. The store's semantics are in core.ts;
+ * this file connects, migrates, locks and says how values are written.
  *
  * Durability and kill -9: in WAL mode a transaction is committed once its frames (with the commit frame) are
  * written to the -wal file; `synchronous=NORMAL` skips the fsync at each commit but the write() has happened,
@@ -16,33 +17,19 @@
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { ActionKind, CheckState, StateMap } from '../engine/state.js';
-import { setState } from '../engine/state.js';
-import type { HealthStatus, VMHealthReport } from '../report.js';
+import { SqlStore } from './core.js';
+import { pendingMigrations, type Columns, type Dialect, type Migration, type SqlConn, type ValueType } from './dialect.js';
 import { defaultSqlitePath } from './paths.js';
-import { advanceRoundIn, autoPrune, resultRows, Serial } from './round.js';
-import {
-  DEFAULT_LOCK_TIMEOUT_MS,
-  DEFAULT_RETENTION_MS,
-  type ActionResult,
-  type ActionRow,
-  type HealthStore,
-  type HistoryQuery,
-  type NewAction,
-  type OpenStoreOptions,
-  type PruneCounts,
-  type ResultRow,
-  type RoundInput,
-  type RoundOutcome,
-  type StoreTx,
-  type TransitionRow,
-} from './types.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, type OpenStoreOptions } from './types.js';
 
 export { defaultSqlitePath };
 
-/** Each entry moves the schema from version i to i + 1. Append only; never edit a released one. */
-const MIGRATIONS: readonly string[] = [
-  `
+/** The schema, one step per version (dialect.ts). A new table is one more entry here and in postgres.ts. */
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    what: 'results, check_states, transitions, actions',
+    sql: `
   CREATE TABLE results (
     id INTEGER PRIMARY KEY,
     ts INTEGER NOT NULL,
@@ -100,117 +87,58 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX actions_vm_check_action_ts ON actions (vm, check_name, action, ts);
   CREATE INDEX actions_ts ON actions (ts);
   `,
+  },
+  {
+    version: 2,
+    what: 'alerting: alert_states, silences, outbox',
+    sql: `
+  CREATE TABLE alert_states (
+    vm TEXT NOT NULL,
+    check_name TEXT NOT NULL,
+    firing INTEGER NOT NULL,
+    since INTEGER,
+    last_notified INTEGER,
+    repeats INTEGER NOT NULL,
+    flapping INTEGER NOT NULL,
+    history TEXT NOT NULL,
+    unreachable_since INTEGER,
+    last_state TEXT,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (vm, check_name)
+  ) WITHOUT ROWID;
+  CREATE TABLE silences (
+    id TEXT PRIMARY KEY,
+    vm TEXT NOT NULL,
+    check_name TEXT,
+    starts_at INTEGER NOT NULL,
+    ends_at INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    created_by TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX silences_ends_at ON silences (ends_at);
+  CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    provider TEXT NOT NULL,
+    alert_key TEXT NOT NULL,
+    notification TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    last_error TEXT,
+    delivered_at INTEGER
+  );
+  CREATE INDEX outbox_pending ON outbox (provider, status, alert_key, seq);
+  CREATE INDEX outbox_created_at ON outbox (created_at);
+  `,
+  },
 ];
 
-export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
-
-interface StateRecord {
-  vm: string;
-  check_name: string;
-  state: string;
-  hard: number;
-  consecutive_failures: number;
-  consecutive_successes: number;
-  last_result_status: string;
-  last_result_at: number;
-  last_change: number;
-  last_message: string;
-}
-
-interface ResultRecord {
-  ts: number;
-  vm: string;
-  check_name: string;
-  type: string;
-  status: string;
-  state: string | null;
-  duration_ms: number;
-  message: string;
-  details: string;
-}
-
-interface TransitionRecord {
-  ts: number;
-  vm: string;
-  check_name: string;
-  from_state: string | null;
-  to_state: string;
-  hard: number;
-  message: string;
-}
-
-interface ActionRecord {
-  id: number;
-  ts: number;
-  vm: string;
-  check_name: string;
-  action: string;
-  command: string;
-  status: string;
-  reason: string | null;
-  exit_code: number | null;
-  output: string | null;
-  duration_ms: number | null;
-  finished_ts: number | null;
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
-
-function toState(r: StateRecord): CheckState {
-  return {
-    state: r.state as HealthStatus,
-    hard: r.hard === 1,
-    consecutive_failures: r.consecutive_failures,
-    consecutive_successes: r.consecutive_successes,
-    last_result_status: r.last_result_status as HealthStatus,
-    last_result_at: iso(r.last_result_at),
-    last_change: iso(r.last_change),
-    last_message: r.last_message,
-  };
-}
-
-function toResult(r: ResultRecord): ResultRow {
-  return {
-    ts: r.ts,
-    vm: r.vm,
-    check: r.check_name,
-    type: r.type,
-    status: r.status as HealthStatus,
-    state: r.state as HealthStatus | null,
-    duration_ms: r.duration_ms,
-    message: r.message,
-    details: JSON.parse(r.details) as Record<string, unknown>,
-  };
-}
-
-function toTransition(r: TransitionRecord): TransitionRow {
-  return {
-    ts: r.ts,
-    vm: r.vm,
-    check: r.check_name,
-    from: r.from_state as HealthStatus | null,
-    to: r.to_state as HealthStatus,
-    hard: r.hard === 1,
-    message: r.message,
-  };
-}
-
-function toAction(r: ActionRecord): ActionRow {
-  return {
-    id: r.id,
-    ts: r.ts,
-    vm: r.vm,
-    check: r.check_name,
-    action: r.action as ActionKind,
-    command: r.command,
-    status: r.status as ActionRow['status'],
-    ...(r.reason !== null ? { reason: r.reason } : {}),
-    ...(r.exit_code !== null ? { exit_code: r.exit_code } : {}),
-    ...(r.output !== null ? { output: r.output } : {}),
-    ...(r.duration_ms !== null ? { duration_ms: r.duration_ms } : {}),
-    ...(r.finished_ts !== null ? { finished_ts: r.finished_ts } : {}),
-  };
-}
+export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.length;
 
 function busyError(err: unknown, path: string, timeoutMs: number): Error {
   const e = err as { code?: string; message?: string };
@@ -250,25 +178,36 @@ function schemaVersion(db: Database.Database): number {
 
 function migrate(db: Database.Database, path: string): void {
   // The usual case, a current file, only reads: opening never waits for another process's write.
-  if (schemaVersion(db) === MIGRATIONS.length) return;
+  if (schemaVersion(db) === SQLITE_MIGRATIONS.length) return;
   // IMMEDIATE: two processes opening a new file at once must not both create the tables.
   db.exec('BEGIN IMMEDIATE');
   try {
     db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-    const current = schemaVersion(db);
-    if (current > MIGRATIONS.length) {
-      throw new Error(
-        `the history store ${path} has schema version ${current}, newer than this clonebox understands (${MIGRATIONS.length}); upgrade clonebox`,
-      );
+    let todo: Migration[];
+    try {
+      todo = pendingMigrations(SQLITE_MIGRATIONS, schemaVersion(db));
+    } catch (err) {
+      throw new Error(`the history store ${path} has ${(err as Error).message}`);
     }
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      db.exec(MIGRATIONS[v]!);
-      db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)').run(v + 1, Date.now());
+    for (const m of todo) {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)').run(m.version, Date.now());
     }
     db.exec('COMMIT');
   } catch (err) {
     if (db.inTransaction) db.exec('ROLLBACK');
     throw err;
+  }
+}
+
+/** Runs async jobs one at a time: a connection has one transaction, so one job may hold it. */
+class Serial {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(job: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(job, job);
+    this.tail = result.catch(() => undefined);
+    return result;
   }
 }
 
@@ -285,104 +224,72 @@ function serialFor(path: string): Serial {
   return q;
 }
 
-export class SqliteStore implements HealthStore {
+/** better-sqlite3 binds numbers, strings, bigints, buffers and null: booleans become 0/1, objects JSON text. */
+function encode(type: ValueType, v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  if (type === 'bool') return v ? 1 : 0;
+  if (type === 'json') return JSON.stringify(v);
+  return v;
+}
+
+function decode(type: ValueType, v: unknown): unknown {
+  if (type === 'bool') return v === 1;
+  if (type === 'json') return JSON.parse(v as string) as unknown;
+  return v;
+}
+
+export class SqliteDialect implements Dialect {
   readonly kind = 'sqlite' as const;
-  readonly location: string;
-  private readonly db: Database.Database;
+  readonly forUpdate = '';
+  readonly db: Database.Database;
   private readonly serial: Serial;
-  private readonly retentionMs: number;
-  private readonly timeoutMs: number;
-  private readonly stmt;
-
-  constructor(path: string = defaultSqlitePath(), options: OpenStoreOptions = {}) {
-    this.location = path;
-    this.timeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
-    this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
-    this.db = openDatabase(path, this.timeoutMs);
-    this.serial = serialFor(path);
-    const db = this.db;
-    this.stmt = {
-      loadStates: db.prepare<[string], StateRecord>(
-        'SELECT * FROM check_states WHERE vm IN (SELECT value FROM json_each(?))',
-      ),
-      saveState: db.prepare(
-        `INSERT INTO check_states (vm, check_name, state, hard, consecutive_failures, consecutive_successes,
-           last_result_status, last_result_at, last_change, last_message, updated_at)
-         VALUES (@vm, @check_name, @state, @hard, @consecutive_failures, @consecutive_successes,
-           @last_result_status, @last_result_at, @last_change, @last_message, @updated_at)
-         ON CONFLICT (vm, check_name) DO UPDATE SET state = excluded.state, hard = excluded.hard,
-           consecutive_failures = excluded.consecutive_failures, consecutive_successes = excluded.consecutive_successes,
-           last_result_status = excluded.last_result_status, last_result_at = excluded.last_result_at,
-           last_change = excluded.last_change, last_message = excluded.last_message, updated_at = excluded.updated_at`,
-      ),
-      insertResult: db.prepare(
-        `INSERT INTO results (ts, vm, check_name, type, status, state, duration_ms, message, details)
-         VALUES (@ts, @vm, @check, @type, @status, @state, @duration_ms, @message, @details)`,
-      ),
-      insertTransition: db.prepare(
-        `INSERT INTO transitions (ts, vm, check_name, from_state, to_state, hard, message)
-         VALUES (@ts, @vm, @check, @from, @to, @hard, @message)`,
-      ),
-      actionRuns: db.prepare<[string, string, string, number], { ts: number }>(
-        `SELECT ts FROM actions WHERE vm = ? AND check_name = ? AND action = ? AND ts >= ? AND status <> 'suppressed' ORDER BY ts`,
-      ),
-      insertAction: db.prepare(
-        `INSERT INTO actions (ts, vm, check_name, action, command, status, reason, exit_code, output, duration_ms, finished_ts)
-         VALUES (@ts, @vm, @check, @action, @command, @status, @reason, @exit_code, @output, @duration_ms, @finished_ts)`,
-      ),
-      finishAction: db.prepare(
-        `UPDATE actions SET status = @status, exit_code = @exit_code, output = @output, duration_ms = @duration_ms,
-           reason = coalesce(@reason, reason), finished_ts = @finished_ts WHERE id = @id`,
-      ),
-    };
-  }
-
-  private readonly tx: StoreTx = {
-    loadStates: async (vms) => {
-      const states: StateMap = new Map();
-      for (const r of this.stmt.loadStates.all(JSON.stringify(vms))) setState(states, r.vm, r.check_name, toState(r));
-      return states;
-    },
-    saveStates: async (states, updatedAt = Date.now()) => {
-      for (const [vm, checks] of states) {
-        for (const [check, s] of checks) {
-          this.stmt.saveState.run({
-            vm,
-            check_name: check,
-            state: s.state,
-            hard: s.hard ? 1 : 0,
-            consecutive_failures: s.consecutive_failures,
-            consecutive_successes: s.consecutive_successes,
-            last_result_status: s.last_result_status,
-            last_result_at: Date.parse(s.last_result_at),
-            last_change: Date.parse(s.last_change),
-            last_message: s.last_message,
-            updated_at: updatedAt,
-          });
-        }
-      }
-    },
-    insertResults: async (rows) => {
-      for (const r of rows) this.stmt.insertResult.run({ ...r, details: JSON.stringify(r.details) });
-    },
-    insertTransitions: async (rows) => {
-      for (const r of rows) this.stmt.insertTransition.run({ ...r, hard: r.hard ? 1 : 0 });
-    },
-    actionRunsSince: async (vm, check, action, sinceMs) => this.stmt.actionRuns.all(vm, check, action, sinceMs).map((r) => r.ts),
-    insertAction: async (row) =>
-      Number(
-        this.stmt.insertAction.run({
-          reason: null,
-          exit_code: null,
-          output: null,
-          duration_ms: null,
-          finished_ts: null,
-          ...row,
-        }).lastInsertRowid,
-      ),
+  /** Prepared once per SQL text: the core's statements are a small fixed set. */
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly conn: SqlConn = {
+    all: async <R>(sql: string, params: readonly unknown[] = []) => this.prepare(sql).all(...params) as R[],
+    run: async (sql: string, params: readonly unknown[] = []) => this.prepare(sql).run(...params).changes,
   };
 
-  withStateLock<T>(_vms: readonly string[], fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+  constructor(
+    readonly location: string,
+    private readonly timeoutMs: number,
+  ) {
+    this.db = openDatabase(location, timeoutMs);
+    this.serial = serialFor(location);
+  }
+
+  private prepare(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) this.statements.set(sql, (s = this.db.prepare(sql)));
+    return s;
+  }
+
+  bind(): string {
+    return '?';
+  }
+
+  select(_type: ValueType, column: string): string {
+    return column;
+  }
+
+  encode = encode;
+  decode = decode;
+
+  inList(column: string, values: readonly string[]): { sql: string; param: unknown } {
+    return { sql: `${column} IN (SELECT value FROM json_each(?))`, param: JSON.stringify(values) };
+  }
+
+  column(_table: string, name: string): string {
+    return name;
+  }
+
+  async insertMany(_c: SqlConn, table: string, columns: Columns, rows: readonly (readonly unknown[])[], tail = ''): Promise<void> {
+    const types = Object.values(columns);
+    const stmt = this.prepare(`INSERT INTO ${table} (${Object.keys(columns).join(', ')}) VALUES (${types.map(() => '?').join(', ')}) ${tail}`);
+    for (const row of rows) stmt.run(...row.map((v, i) => encode(types[i]!, v)));
+  }
+
+  transaction<T>(_vms: readonly string[], fn: (c: SqlConn) => Promise<T>): Promise<T> {
     return this.serial.run(async () => {
       try {
         this.db.exec('BEGIN IMMEDIATE');
@@ -390,7 +297,7 @@ export class SqliteStore implements HealthStore {
         throw busyError(err, this.location, this.timeoutMs);
       }
       try {
-        const value = await fn(this.tx);
+        const value = await fn(this.conn);
         this.db.exec('COMMIT');
         return value;
       } catch (err) {
@@ -400,100 +307,35 @@ export class SqliteStore implements HealthStore {
     });
   }
 
-  async advanceRound(input: RoundInput): Promise<RoundOutcome> {
-    const vms = [...new Set(input.reports.map((r) => r.vm_name))];
-    const out = await this.withStateLock(vms, (tx) => advanceRoundIn(tx, input));
-    await this.autoPrune(input.now);
-    return out;
-  }
-
-  async recordRound(reports: readonly VMHealthReport[], states?: StateMap): Promise<void> {
-    await this.withStateLock([], async (tx) => {
-      if (states) await tx.saveStates(states);
-      await tx.insertResults(resultRows(reports, states));
-    });
-    await this.autoPrune();
-  }
-
-  loadStates(vms: readonly string[]): Promise<StateMap> {
-    return this.serial.run(() => this.tx.loadStates(vms));
-  }
-
-  saveStates(states: StateMap): Promise<void> {
-    return this.withStateLock([], (tx) => tx.saveStates(states));
-  }
-
-  recordAction(row: NewAction): Promise<number> {
-    return this.withStateLock([], (tx) => tx.insertAction(row));
-  }
-
-  finishAction(id: number, r: ActionResult): Promise<void> {
+  session<T>(fn: (c: SqlConn) => Promise<T>): Promise<T> {
     return this.serial.run(async () => {
-      this.stmt.finishAction.run({
-        id,
-        status: r.status,
-        exit_code: r.exit_code ?? null,
-        output: r.output ?? null,
-        duration_ms: r.duration_ms ?? null,
-        reason: r.reason ?? null,
-        finished_ts: r.finished_ts ?? Date.now(),
-      });
+      try {
+        return await fn(this.conn);
+      } catch (err) {
+        throw busyError(err, this.location, this.timeoutMs);
+      }
     });
-  }
-
-  private query<R>(table: string, q: HistoryQuery, map: (r: never) => R): Promise<R[]> {
-    return this.serial.run(async () => {
-      const sql =
-        `SELECT * FROM ${table} WHERE vm = ? AND ts >= ? AND ts < ?` + (q.check !== undefined ? ' AND check_name = ?' : '') + ' ORDER BY ts, id';
-      const args: unknown[] = [q.vm, q.sinceMs, q.untilMs ?? Number.MAX_SAFE_INTEGER];
-      if (q.check !== undefined) args.push(q.check);
-      return (this.db.prepare(sql).all(...args) as never[]).map(map);
-    });
-  }
-
-  history(q: HistoryQuery): Promise<ResultRow[]> {
-    return this.query('results', q, toResult);
-  }
-
-  transitions(q: HistoryQuery): Promise<TransitionRow[]> {
-    return this.query('transitions', q, toTransition);
-  }
-
-  actions(q: HistoryQuery): Promise<ActionRow[]> {
-    return this.query('actions', q, toAction);
-  }
-
-  knownVms(): Promise<string[]> {
-    return this.serial.run(async () =>
-      (this.db.prepare('SELECT vm FROM check_states UNION SELECT vm FROM results ORDER BY vm').all() as { vm: string }[]).map((r) => r.vm),
-    );
-  }
-
-  prune(olderThanMs: number): Promise<PruneCounts> {
-    return this.withStateLock([], async () => {
-      const del = (sql: string) => this.db.prepare(sql).run(olderThanMs).changes;
-      return {
-        results: del('DELETE FROM results WHERE ts < ?'),
-        transitions: del('DELETE FROM transitions WHERE ts < ?'),
-        actions: del('DELETE FROM actions WHERE ts < ?'),
-        states: del('DELETE FROM check_states WHERE updated_at < ?'),
-      };
-    });
-  }
-
-  private async autoPrune(now?: number): Promise<void> {
-    await autoPrune(this.location, this.retentionMs, (t) => this.prune(t), now);
-  }
-
-  /** `PRAGMA integrity_check`: "ok" when the file is sound. */
-  integrityCheck(): Promise<string> {
-    return this.serial.run(async () => (this.db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('; '));
   }
 
   close(): Promise<void> {
     return this.serial.run(async () => {
       if (this.db.open) this.db.close();
     });
+  }
+}
+
+export class SqliteStore extends SqlStore {
+  private readonly sqlite: SqliteDialect;
+
+  constructor(path: string = defaultSqlitePath(), options: OpenStoreOptions = {}) {
+    const dialect = new SqliteDialect(path, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+    super(dialect, options);
+    this.sqlite = dialect;
+  }
+
+  /** `PRAGMA integrity_check`: "ok" when the file is sound. */
+  integrityCheck(): Promise<string> {
+    return this.sqlite.session(async () => (this.sqlite.db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('; '));
   }
 }
 

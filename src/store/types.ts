@@ -3,8 +3,14 @@
  * One interface, two backends: SQLite (default, one file in the XDG data dir) and PostgreSQL (fleets beyond
  * one hypervisor). test/store/contract.ts runs the same suite against both.
  */
-import type { ActionGuard, ActionKind, CheckOutcome, CheckState, PolicyLookup, StateMap } from '../engine/state.js';
+import type { ActionResult, ActionStatus, PlannedAction, RoundInput, RoundOutcome, RoundStore, TransitionRow } from '../engine/records.js';
+import type { ActionKind, CheckState, StateMap } from '../engine/state.js';
 import type { HealthStatus, VMHealthReport } from '../report.js';
+import type { NewOutboxRow, Outbox, OutboxRow, OutboxStatus } from '../alerting/outbox.js';
+import type { AlertStateMap, Silence } from '../alerting/types.js';
+import type { RoundAlerting } from '../alerting/runtime.js';
+
+export type { ActionResult, ActionStatus, PlannedAction, RoundAlerting, RoundInput, RoundOutcome, TransitionRow };
 
 /** One recorded result. Reports are already redacted and their details capped; headers are never stored. */
 export interface ResultRow {
@@ -21,20 +27,6 @@ export interface ResultRow {
   message: string;
   details: Record<string, unknown>;
 }
-
-export interface TransitionRow {
-  ts: number;
-  vm: string;
-  check: string;
-  /** null: the check's first evaluated result. */
-  from: HealthStatus | null;
-  to: HealthStatus;
-  hard: boolean;
-  message: string;
-}
-
-/** pending: claimed and about to run (or running); suppressed: stopped by the guard, never ran. */
-export type ActionStatus = 'pending' | 'suppressed' | 'ok' | 'failed' | 'timeout' | 'error';
 
 export interface ActionRow {
   id: number;
@@ -55,21 +47,13 @@ export interface ActionRow {
 
 export type NewAction = Omit<ActionRow, 'id'>;
 
-export interface ActionResult {
-  status: Exclude<ActionStatus, 'pending' | 'suppressed'>;
-  exit_code?: number;
-  output?: string;
-  duration_ms?: number;
-  reason?: string;
-  /** ms; defaults to now. */
-  finished_ts?: number;
-}
-
 export interface PruneCounts {
   results: number;
   transitions: number;
   actions: number;
   states: number;
+  /** Outbox rows (delivered, given up, or never delivered), expired silences and stale alert states. */
+  alerting?: number;
 }
 
 /** The operations available inside `withStateLock`: all in one write transaction. */
@@ -81,39 +65,19 @@ export interface StoreTx {
   /** Start times of this action's runs (suppressed attempts excluded) since `sinceMs`. */
   actionRunsSince(vm: string, check: string, action: ActionKind, sinceMs: number): Promise<number[]>;
   insertAction(row: NewAction): Promise<number>;
+  /** Alert states of these VMs' checks and of the VMs themselves (docs/alerting.md). */
+  loadAlertStates(vms: readonly string[]): Promise<AlertStateMap>;
+  saveAlertStates(states: AlertStateMap, updatedAt: number): Promise<void>;
+  /** Silences in force at `now` (or starting later). */
+  activeSilences(now: number): Promise<Silence[]>;
+  /** Notifications to deliver: one row per provider; a row already there (same id) is left alone. */
+  insertOutbox(rows: readonly NewOutboxRow[]): Promise<void>;
 }
 
-/** An action the state machine asked for this round: allowed (run it, then `finishAction`) or suppressed. */
-export interface PlannedAction {
-  /** The action row's id in the store. */
-  id: number;
-  vm: string;
-  check: string;
-  kind: ActionKind;
-  command: string;
-  allowed: boolean;
-  /** Why it was suppressed. */
-  reason?: string;
-}
-
-export interface RoundInput {
-  /** The raw reports of one round (as `checkFleet` returns them). */
-  reports: readonly VMHealthReport[];
-  /** Thresholds and action commands per check; undefined → defaults, no actions. */
-  policy?: PolicyLookup;
-  /** Default: 3 runs per 10 minutes. */
-  guard?: ActionGuard;
-  /** ms; defaults to now (tests). */
-  now?: number;
-}
-
-export interface RoundOutcome {
-  /** The reports after thresholds: what to print and what the exit code comes from. */
-  reports: VMHealthReport[];
-  checks: CheckOutcome[];
-  transitions: TransitionRow[];
-  /** Actions to run now (`allowed`) and those the guard suppressed; each already has its row. */
-  actions: PlannedAction[];
+export interface OutboxQuery {
+  status?: OutboxStatus;
+  /** Newest first; default 100. */
+  limit?: number;
 }
 
 export interface HistoryQuery {
@@ -125,7 +89,7 @@ export interface HistoryQuery {
   check?: string;
 }
 
-export interface HealthStore {
+export interface HealthStore extends RoundStore {
   readonly kind: 'sqlite' | 'postgres';
   /** The file path, or the URL with its password hidden: safe to print. */
   readonly location: string;
@@ -153,6 +117,16 @@ export interface HealthStore {
   actions(q: HistoryQuery): Promise<ActionRow[]>;
   /** The VMs with any recorded result (for "no history for VM x; known: …"). */
   knownVms(): Promise<string[]>;
+
+  /** Maintenance silences (docs/alerting.md). */
+  addSilence(s: Silence): Promise<void>;
+  /** Silences not yet ended at `now`, or every one with `includeEnded`; by end time. */
+  silences(now: number, includeEnded?: boolean): Promise<Silence[]>;
+  /** False when there is no silence with this id. */
+  removeSilence(id: string): Promise<boolean>;
+  /** The alert outbox, for the deliverer (leases make concurrent runs deliver once). */
+  readonly outbox: Outbox;
+  outboxRows(q?: OutboxQuery): Promise<OutboxRow[]>;
 
   /** Delete results, transitions and actions older than `olderThanMs` (and states not updated since). */
   prune(olderThanMs: number): Promise<PruneCounts>;

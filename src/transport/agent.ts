@@ -4,6 +4,7 @@
  * commands as the agent's user (usually root) through libvirt, outside the SSH trust path.
  */
 import type { LibvirtBackend } from '../inventory/types.js';
+import { printable } from '../util/printable.js';
 import { TransportError, type ExecOptions, type ExecResult } from './types.js';
 
 const POLL_FIRST_MS = 20;
@@ -24,8 +25,8 @@ interface ExecStatus {
   'err-truncated'?: boolean;
 }
 
-function decode(b64: string | undefined, max: number): { text: string; truncated: boolean } {
-  if (!b64) return { text: '', truncated: false };
+function decode(b64: unknown, max: number): { text: string; truncated: boolean } {
+  if (typeof b64 !== 'string' || !b64) return { text: '', truncated: false };
   const buf = Buffer.from(b64, 'base64');
   return buf.length > max ? { text: buf.subarray(0, max).toString('utf8'), truncated: true } : { text: buf.toString('utf8'), truncated: false };
 }
@@ -35,11 +36,18 @@ async function call<T>(backend: LibvirtBackend, vm: string, command: object): Pr
   try {
     text = await backend.agentCommand(vm, command, 5);
   } catch (err) {
-    throw new TransportError(`VM ${vm}: the guest agent did not answer: ${(err as Error).message}`, 'unreachable', { cause: err });
+    throw new TransportError(`VM ${printable(vm)}: the guest agent did not answer: ${(err as Error).message}`, 'unreachable', { cause: err });
   }
-  const reply = JSON.parse(text) as AgentReply<T>;
-  if (reply.error || reply.return === undefined) {
-    throw new TransportError(`VM ${vm}: the guest agent refused ${JSON.stringify(command)}: ${reply.error?.desc ?? 'no answer'}`, 'channel');
+  // The reply is the guest's word: parsed defensively, quoted escaped, never trusted for its shape.
+  let reply: AgentReply<T>;
+  try {
+    reply = JSON.parse(text) as AgentReply<T>;
+  } catch {
+    throw new TransportError(`VM ${printable(vm)}: the guest agent answered something that is not JSON: ${JSON.stringify(printable(text.slice(0, 80)))}`, 'channel');
+  }
+  if (reply === null || typeof reply !== 'object' || reply.error || reply.return === undefined) {
+    const why = typeof reply?.error?.desc === 'string' ? printable(reply.error.desc.slice(0, 200)) : 'no answer';
+    throw new TransportError(`VM ${printable(vm)}: the guest agent refused ${(command as { execute?: string }).execute ?? 'a command'}: ${why}`, 'channel');
   }
   return reply.return;
 }
@@ -53,6 +61,7 @@ export async function agentExec(backend: LibvirtBackend, vm: string, command: st
     execute: 'guest-exec',
     arguments: { path: '/bin/sh', arg: ['-c', command], 'capture-output': true },
   });
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new TransportError(`VM ${printable(vm)}: the guest agent answered guest-exec without a process id`, 'channel');
   let wait = POLL_FIRST_MS;
   for (;;) {
     if (options.signal.aborted) {
@@ -61,12 +70,13 @@ export async function agentExec(backend: LibvirtBackend, vm: string, command: st
       throw options.signal.reason;
     }
     const st = await call<ExecStatus>(backend, vm, { execute: 'guest-exec-status', arguments: { pid } });
+    if (st === null || typeof st !== 'object') throw new TransportError(`VM ${printable(vm)}: the guest agent answered guest-exec-status with no status`, 'channel');
     if (st.exited) {
       const out = decode(st['out-data'], max);
       const err = decode(st['err-data'], max);
       return {
-        exitCode: st.exitcode ?? null,
-        ...(st.signal ? { signal: String(st.signal) } : {}),
+        exitCode: Number.isSafeInteger(st.exitcode) ? st.exitcode! : null,
+        ...(Number.isSafeInteger(st.signal) && st.signal ? { signal: String(st.signal) } : {}),
         stdout: out.text,
         stderr: err.text,
         stdoutTruncated: out.truncated || Boolean(st['out-truncated']),

@@ -9,8 +9,9 @@
  *
  * How: one shell (under the lifeline of exec.ts) runs the commands one after the other, each in its
  * own subshell with stdin /dev/null, so a command's `exit` or `trap` stays its own. After each it
- * prints, on stdout AND stderr, `\n@NONCE e I STATUS`; the nonce is random per batch, so output
- * cannot end a frame by accident. Each command's output is streamed into its own cap; a command
+ * prints, on stdout AND stderr, `\n@NONCE e I STATUS`; the nonce is random per batch and reaches the
+ * shell on its stdin, never on a command line (see batchScript), so output can end a frame neither
+ * by accident nor on purpose. Each command's output is streamed into its own cap; a command
  * has its result as soon as both its end marks arrived. (Output that a background process of one
  * command writes after that command ended is counted to the next one.)
  *
@@ -35,15 +36,32 @@ export interface BatchItem {
   maxOutputBytes: number;
 }
 
-/** The script for `items` (lifeline included), and the nonce its frames carry. */
-export function batchScript(items: readonly BatchItem[], nonce: string = randomBytes(12).toString('hex')): { script: string; nonce: string } {
-  const tag = `@${nonce}`;
+export interface BatchFraming {
+  /** The command line of the channel: holds no nonce. */
+  script: string;
+  /** The nonce the frames carry. */
+  nonce: string;
+  /** Write this on the channel's stdin right after it opens: the script reads the nonce from there. */
+  stdin: string;
+}
+
+/**
+ * The script for `items` (lifeline included). The nonce is not in the script: a command line is
+ * readable by every process of the guest (/proc/PID/cmdline), so a command that read it there could
+ * print another command's end mark and forge its result (a failing `redis-cli ping` coming back as
+ * exit 0 with PONG). The shell reads it as the first line of its stdin instead, keeps it in an
+ * unexported variable that each command's subshell unsets first, and prints the marks with the
+ * printf builtin, so it never reaches a command line, an environment or a command's view. (Root in
+ * the guest can still read the shell's memory; a guest that lies about itself is out of scope.)
+ */
+export function batchScript(items: readonly BatchItem[], nonce: string = randomBytes(12).toString('hex')): BatchFraming {
   // No begin marks: every packet sshd sends costs both sides, and the commands run in order.
   const parts = items.map(
     (item, i) =>
-      `(\n${item.command}\n) </dev/null\n__clonebox_rc=$?; printf '\\n${tag} e ${i} %s\\n' $__clonebox_rc; printf '\\n${tag} e ${i} %s\\n' $__clonebox_rc >&2`,
+      `(\nunset __clonebox_n\n${item.command}\n) </dev/null\n__clonebox_rc=$?; printf '\\n@%s e ${i} %s\\n' "$__clonebox_n" $__clonebox_rc; printf '\\n@%s e ${i} %s\\n' "$__clonebox_n" $__clonebox_rc >&2`,
   );
-  return { script: withLifeline(parts.join('\n')), nonce };
+  // `read` takes the first line only (it reads a pipe byte by byte); the lifeline then watches the rest of stdin.
+  return { script: `IFS= read -r __clonebox_n || exit 125\n${withLifeline(parts.join('\n'))}`, nonce, stdin: `${nonce}\n` };
 }
 
 /** One stream (stdout or stderr) of a batch channel, cut into the commands' parts: `OUTPUT\n@NONCE e I STATUS\n` each. */

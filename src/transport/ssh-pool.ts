@@ -630,7 +630,7 @@ export class SshPool {
       cleanups.push(() => q.options.signal.removeEventListener('abort', onAbort));
     });
     const items: BatchItem[] = queued.map((q) => ({ command: q.command, maxOutputBytes: q.options.maxOutputBytes ?? 4096 }));
-    const { script, nonce } = batchScript(items);
+    const { script, nonce, stdin } = batchScript(items);
     const failRest = (err: unknown): void => queued.forEach((q, i) => settle(i, () => q.reject(err)));
     try {
       let opened: OpenedChannel;
@@ -645,6 +645,8 @@ export class SshPool {
         return;
       }
       const { live, channel, release } = opened;
+      // The frames' nonce goes on stdin, where no command of the batch can read it (batch.ts).
+      channel.write(stdin);
       this.counters.batchedCommands += queued.length;
       const framed = new BatchParser(nonce, items, (i, result) => {
         if (!bailed) settle(i, () => queued[i]!.resolve(result));

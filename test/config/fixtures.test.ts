@@ -10,7 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { parseDuration } from '../../src/config/duration.js';
 import { configJsonSchema, DESCRIPTIONS, DURATION_PATTERN } from '../../src/config/json-schema.js';
 import { parseConfig } from '../../src/config/load.js';
-import { CHECK_TYPES, CommandCheck, DiskCheck, HttpCheck, MemoryCheck, ScriptCheck, TcpCheck } from '../../src/config/schema.js';
+import { CHECK_TYPES, CommandCheck, DiskCheck, DnsCheck, GrpcCheck, HttpCheck, MemoryCheck, ScriptCheck, TcpCheck } from '../../src/config/schema.js';
 import { optionalImport } from '../outputs/optional.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
@@ -47,7 +47,7 @@ describe('fixtures/*.yaml', () => {
   });
 
   it.each(CHECK_TYPES)('probe-%s.yaml uses every key of its own type', (type) => {
-    const shapes = { http: HttpCheck, tcp: TcpCheck, command: CommandCheck, script: ScriptCheck, disk: DiskCheck, memory: MemoryCheck };
+    const shapes = { http: HttpCheck, tcp: TcpCheck, command: CommandCheck, script: ScriptCheck, disk: DiskCheck, memory: MemoryCheck, grpc: GrpcCheck, dns: DnsCheck };
     const keysOf = (t: keyof typeof shapes) => Object.keys(shapes[t].shape);
     const common = keysOf('tcp').filter((k) => CHECK_TYPES.every((t) => keysOf(t).includes(k)));
     const raw = parseYaml(load(`probe-${type}.yaml`)) as { health_checks: Record<string, unknown>[] };

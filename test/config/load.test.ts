@@ -104,3 +104,36 @@ health_checks:
     expect(errorOf('health_checks: [')).not.toMatch(/\n\s+at /);
   });
 });
+
+describe('alerting config errors', () => {
+  it('never echo a provider value that may hold a secret', () => {
+    const text = [
+      'alerting:',
+      '  providers:',
+      '    - type: slack',
+      '      url: hooks.slack.com/services/T0/B0/sup3rs3cret',
+      '    - { type: email, host: smtp, from: a@b.c, to: x@y.z, password: 12345 }',
+    ].join('\n');
+    let message = '';
+    try {
+      parseConfig(text, 'a.yaml');
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/a\.yaml:4:12: alerting\.providers\[0\]\.url: must be an http/);
+    expect(message).toMatch(/alerting\.providers\[1\]\.password: expected string, got a number \(not shown/);
+    expect(message).not.toMatch(/sup3rs3cret|12345/);
+  });
+
+  it('checks that routes name configured providers, and provider names are unique', () => {
+    const text = [
+      'alerting:',
+      '  providers:',
+      '    - { type: webhook, url: "http://127.0.0.1:1/a" }',
+      '    - { type: webhook, url: "http://127.0.0.1:1/b" }',
+      '  routes:',
+      '    - providers: [pager]',
+    ].join('\n');
+    expect(() => parseConfig(text, 'a.yaml')).toThrow(/duplicate provider name "webhook"[\s\S]*no provider named "pager"/);
+  });
+});

@@ -17,7 +17,7 @@ if (!lab) console.warn('clonebox: history tests skipped: the lab needs root (net
 
 const clonebox = (args: string[]) => run('node', [BIN, ...args], { timeoutMs: 60_000 });
 
-suite('stateful check and history', () => {
+suite('stateful check and history', { timeout: 120_000 }, () => {
   const L = lab as Lab;
   afterAll(() => labFault('web-2', 'clear'));
 

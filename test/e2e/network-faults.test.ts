@@ -213,18 +213,19 @@ suite('network faults', { timeout: 120_000 }, () => {
         },
       ]);
       try {
-        const w = watch(['web-2', '--config', config]);
-        const healthy = await w.next('HEALTHY', (e) => e.type === 'status' && e.to === 'HEALTHY');
+        const w = watch(['web-2', '--config', config, '--no-store']);
+        const seen = (e: WatchEvent, to: string) => (e.type === 'status' || e.type === 'transition') && e.to === to;
+        const healthy = await w.next('HEALTHY', (e) => seen(e, 'HEALTHY'));
         const ready = await w.next('a round after HEALTHY', (e) => e.type === 'round', healthy.index);
         const opened = ready.event.ssh_connections_opened ?? 0;
         expect(opened).toBe(1);
         await labFault('web-2', ...on.split(' '));
-        const unknown = await w.next('UNKNOWN', (e) => e.type === 'status' && e.to === 'UNKNOWN', ready.index);
+        const unknown = await w.next('UNKNOWN', (e) => seen(e, 'UNKNOWN'), ready.index);
         expect(unknown.event.message).toMatch(/guest not reached within 1s|connection .*(lost|dropped|closed)|SSH connection/);
         // Several rounds with the guest unreachable: rounds go on (nothing hangs on the dead connection).
         const later = await w.next('three more rounds', (e) => e.type === 'round' && (e.round ?? 0) >= (ready.event.round ?? 0) + 4, unknown.index);
         await labFault('web-2', ...off.split(' '));
-        const back = await w.next('HEALTHY again', (e) => e.type === 'status' && e.to === 'HEALTHY', later.index);
+        const back = await w.next('HEALTHY again', (e) => seen(e, 'HEALTHY'), later.index);
         const after = await w.next('a round after recovery', (e) => e.type === 'round', back.index);
         expect(after.event.ssh_connections_opened).toBe(opened + 1);
         const bad = w.events.filter((e: WatchEvent) => (e.type === 'transition' && e.to !== 'HEALTHY') || e.type === 'action');

@@ -45,11 +45,11 @@ describe('native backend: mapping libvirt to clonebox', () => {
     ['192.168.122.5', 'ipv4', false, 'a routable guest address'],
     ['::1', 'ipv6', true, 'loopback'],
     ['fe80::5054:ff:fe12:3456', 'ipv6', true, 'link-local'],
-    ['fe80::1%eth0', 'ipv6', true, 'link-local with a zone'],
+    ['fe80::1%eth0', 'ipv6', false, 'a zone id is not an IP literal: discovery ignores it as not an address'],
     ['febf::1', 'ipv6', true, 'still inside fe80::/10'],
     ['fec0::1', 'ipv6', false, 'just outside fe80::/10'],
     ['fd00:cb::102', 'ipv6', false, 'unique local: reachable from the host'],
-    ['not-an-address', 'ipv4', false, 'unparseable is kept, so a probe fails visibly'],
+    ['not-an-address', 'ipv4', false, 'not an address: discovery ignores it (addresses.ts), with a note'],
   ] as const)('isGuestLocalAddress(%s, %s) is %s: %s', (address, family, expected, _why) => {
     expect(isGuestLocalAddress(address, family)).toBe(expected);
   });

@@ -220,9 +220,9 @@ export function storeContract(name: string, target: () => ContractTarget): void 
         await store.advanceRound({ reports: [report('web-1', [check('http', day % 2 ? 'HEALTHY' : 'UNHEALTHY', t)])], policy, now: t });
       }
       const counts = await store.prune(T0 + 2 * 86_400_000);
-      expect(counts).toEqual({ results: 2, transitions: 2, actions: 1, states: 0 });
+      expect(counts).toEqual({ results: 2, transitions: 2, actions: 1, states: 0, alerting: 0 });
       expect((await store.history({ vm: 'web-1', sinceMs: 0 })).map((r) => r.ts)).toEqual([2, 3, 4].map((d) => T0 + d * 86_400_000));
-      expect(await store.prune(T0 + 10 * 86_400_000)).toEqual({ results: 3, transitions: 3, actions: 2, states: 1 });
+      expect(await store.prune(T0 + 10 * 86_400_000)).toEqual({ results: 3, transitions: 3, actions: 2, states: 1, alerting: 0 });
 
       // Automatic: a process's first write prunes (after its own insert); the next one within the hour does not.
       const auto = await reopen({ retentionMs: 86_400_000 });

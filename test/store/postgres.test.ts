@@ -1,6 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
+import { POSTGRES_MIGRATIONS } from '../../src/store/postgres.js';
+import { alertStoreContract } from './alert-contract.js';
 import { storeContract } from './contract.js';
 import { postgresUnavailable, startPostgres, type PgServer } from './pg-server.js';
 
@@ -32,6 +34,8 @@ describe.skipIf(unavailable)('PostgreSQL', () => {
     },
   }));
 
+  alertStoreContract('PostgreSQL', () => server.createDatabase(`clonebox_a${++n}`));
+
   describe('PostgreSQL store specifics', () => {
     it('hides the password in its location and migrates once under concurrent opens', async () => {
       const url = await server.createDatabase('clonebox_specifics');
@@ -45,7 +49,7 @@ describe.skipIf(unavailable)('PostgreSQL', () => {
       await c.connect();
       const { rows } = await c.query('SELECT version FROM schema_version ORDER BY version');
       await c.end();
-      expect(rows).toEqual([{ version: 1 }]);
+      expect(rows).toEqual(POSTGRES_MIGRATIONS.map((m) => ({ version: m.version })));
     });
 
     it('replaces NUL characters, which PostgreSQL text cannot hold', async () => {

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultSqlitePath, openStore, parseStoreSpec } from '../../src/store/index.js';
 import { SQLITE_SCHEMA_VERSION, SqliteStore } from '../../src/store/sqlite.js';
+import { alertStoreContract } from './alert-contract.js';
 import { storeContract } from './contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clonebox-store-'));
@@ -80,3 +81,5 @@ describe('SQLite store specifics', () => {
     await store.close();
   });
 });
+
+alertStoreContract('SQLite', async () => join(dir, `a${++n}`, 'health.db'));

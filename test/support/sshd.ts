@@ -141,6 +141,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
   await writeFile(authorizedKeys, `${await publicKeyOf(identityFile)}\n`, { mode: 0o600 });
   let hostPublicKey = await publicKeyOf(hostKey);
   await writeFile(knownHostsFile, `[${host}]:${port} ${hostPublicKey}\n`, { mode: 0o600 });
+  // sshd takes the first value of a keyword: a line of extraConfig replaces the baseline line it names.
+  const overridden = new Set((options.extraConfig ?? []).map((l) => l.split(/\s+/)[0]!.toLowerCase()));
   await writeFile(
     configFile,
     [
@@ -160,9 +162,10 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       // A fresh home: root's own ~/.bashrc (sourced by bash for ssh commands) would slow every exec.
       `SetEnv HOME=${dir}`,
       `MaxSessions ${options.maxSessions ?? 10}`,
-      ...(options.extraConfig ?? []),
-      '',
-    ].join('\n'),
+    ]
+      .filter((l) => !overridden.has(l.split(/\s+/)[0]!.toLowerCase()))
+      .concat(options.extraConfig ?? [], [''])
+      .join('\n'),
   );
 
   const log: string[] = [];

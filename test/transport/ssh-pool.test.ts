@@ -544,6 +544,21 @@ describe('SshPool connection faults', () => {
   });
 });
 
+describe('SshPool tunnels sshd will not open', () => {
+  it('AllowTcpForwarding no: a transport error (UNKNOWN) with sshd\'s reason and the setting to change', async () => {
+    const sshd = await startSshd({ extraConfig: ['AllowTcpForwarding no'] });
+    const pool = new SshPool();
+    try {
+      const err = await transportError(pool.session(sshd.target()).forward('localhost', 80, signal()));
+      expect(err.kind).toBe('channel');
+      expect(err.message).toMatch(/refused a tunnel to localhost:80 .*AllowTcpForwarding yes/);
+    } finally {
+      await pool.close();
+      await sshd.cleanup();
+    }
+  });
+});
+
 describe('SshPool host keys', () => {
   let sshd: TestSshd;
   beforeAll(async () => {

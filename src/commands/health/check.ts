@@ -63,20 +63,11 @@ libvirt unreachable). A fleet exits with its worst VM: unhealthy > degraded > un
     const { argv, flags } = await this.parse(HealthCheckCommand);
     // Heavy modules load only when a check really runs, so --help and --version stay fast.
     const { runCheck } = await import('../../cli/check.js');
-    const { parseDuration } = await import('../../config/duration.js');
-    const duration = (flag: string, value: string | undefined) => {
-      if (value === undefined) return undefined;
-      const ms = parseDuration(value);
-      if (ms === undefined || ms <= 0) this.error(`--${flag} expects a duration such as 30s, 5m or 1h, got "${value}"`, { exit: 3 });
-      return ms;
-    };
-    const waitMs = duration('wait', flags.wait);
-    const waitIntervalMs = duration('wait-interval', flags['wait-interval']);
-    const controller = new AbortController();
-    const stop = () => controller.abort(new Error('interrupted'));
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    try {
+    const { durationFlag } = await import('../../cli/flags.js');
+    const { withInterrupts } = await import('../../cli/interrupt.js');
+    const waitMs = durationFlag('wait', flags.wait, '30s, 5m or 1h');
+    const waitIntervalMs = durationFlag('wait-interval', flags['wait-interval'], '30s, 5m or 1h');
+    process.exitCode = await withInterrupts(async (signal) => {
       const { exitCode } = await runCheck(
         {
           vms: argv as string[],
@@ -98,13 +89,10 @@ libvirt unreachable). A fleet exits with its worst VM: unhealthy > degraded > un
           noStore: flags['no-store'],
         },
         { stdout: process.stdout, stderr: process.stderr },
-        controller.signal,
+        signal,
       );
-      process.exitCode = controller.signal.aborted ? 130 : exitCode;
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    }
+      return signal.aborted ? 130 : exitCode;
+    });
   }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<void> {

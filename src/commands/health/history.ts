@@ -27,9 +27,8 @@ export default class HealthHistoryCommand extends Command {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(HealthHistoryCommand);
-    const { parseDuration } = await import('../../config/duration.js');
-    const lastMs = parseDuration(flags.last);
-    if (lastMs === undefined || lastMs <= 0) this.error(`--last expects a duration such as 90m, 24h or 7d, got "${flags.last}"`, { exit: 3 });
+    const { durationFlag } = await import('../../cli/flags.js');
+    const lastMs = durationFlag('last', flags.last, '90m, 24h or 7d')!;
     const { runHistory } = await import('../../cli/history.js');
     process.exitCode = await runHistory(
       {

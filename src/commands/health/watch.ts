@@ -53,58 +53,40 @@ Ctrl-C stops cleanly; the exit code is the last known fleet status (Nagios: 0 he
     const { argv, flags } = await this.parse(HealthWatchCommand);
     // Heavy modules load only when a watch really runs, so --help stays fast.
     const { runWatch } = await import('../../cli/watch.js');
-    const { parseDuration } = await import('../../config/duration.js');
-    let intervalMs: number | undefined;
-    if (flags.interval !== undefined) {
-      intervalMs = parseDuration(flags.interval);
-      if (intervalMs === undefined || intervalMs <= 0) this.error(`--interval expects a duration such as 30s, 5m or 500ms, got "${flags.interval}"`, { exit: 3 });
-      if (intervalMs < 100) this.error(`--interval must be at least 100ms, got "${flags.interval}"`, { exit: 3 });
-    }
-    const controller = new AbortController();
-    let interrupts = 0;
-    const stop = () => {
-      // The first Ctrl-C stops cleanly; a second one does not wait.
-      if (++interrupts > 1) process.exit(130);
-      controller.abort(new Error('interrupted'));
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    try {
-      const { exitCode } = await runWatch(
-        {
-          vms: argv as string[],
-          config: flags.config,
-          all: flags.all,
-          ...(flags.probe ? { probe: flags.probe } : {}),
-          json: flags.json,
-          ...(flags.connect ? { connect: flags.connect } : {}),
-          concurrency: flags.concurrency,
-          verbose: flags.verbose,
-          acceptNewHostKeys: flags['accept-new-host-keys'],
-          libvirtBackend: flags['libvirt-backend'],
-          ...(intervalMs === undefined ? {} : { intervalMs }),
-          ...(flags.store ? { store: flags.store } : {}),
-          noStore: flags['no-store'],
-          ...(flags['metrics-port'] === undefined ? {} : { metricsPort: flags['metrics-port'], metricsHost: flags['metrics-host'] }),
-          ...(flags.rounds === undefined ? {} : { rounds: flags.rounds }),
-          ...(flags.seed === undefined ? {} : { seed: flags.seed }),
-        },
-        { stdout: process.stdout, stderr: process.stderr },
-        controller.signal,
-      );
-      process.exitCode = exitCode;
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    }
+    const { durationFlag } = await import('../../cli/flags.js');
+    const { withInterrupts } = await import('../../cli/interrupt.js');
+    const intervalMs = durationFlag('interval', flags.interval, '30s, 5m or 500ms', 100);
+    const { exitCode } = await withInterrupts(
+      (signal) =>
+        runWatch(
+          {
+            vms: argv as string[],
+            config: flags.config,
+            all: flags.all,
+            ...(flags.probe ? { probe: flags.probe } : {}),
+            json: flags.json,
+            ...(flags.connect ? { connect: flags.connect } : {}),
+            concurrency: flags.concurrency,
+            verbose: flags.verbose,
+            acceptNewHostKeys: flags['accept-new-host-keys'],
+            libvirtBackend: flags['libvirt-backend'],
+            ...(intervalMs === undefined ? {} : { intervalMs }),
+            ...(flags.store ? { store: flags.store } : {}),
+            noStore: flags['no-store'],
+            ...(flags['metrics-port'] === undefined ? {} : { metricsPort: flags['metrics-port'], metricsHost: flags['metrics-host'] }),
+            ...(flags.rounds === undefined ? {} : { rounds: flags.rounds }),
+            ...(flags.seed === undefined ? {} : { seed: flags.seed }),
+          },
+          { stdout: process.stdout, stderr: process.stderr },
+          signal,
+        ),
+      { secondExits: true },
+    );
+    process.exitCode = exitCode;
   }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<void> {
-    const { userMessage, EXIT_UNKNOWN } = await import('../../cli/errors.js');
-    const message = userMessage(err);
-    const verbose = this.argv.includes('--verbose') || this.argv.includes('-v');
-    process.stderr.write(`clonebox: ${message ?? `unexpected error: ${err.message}${verbose ? '' : ' (run with --verbose for details)'}`}\n`);
-    if (verbose) process.stderr.write(`${err.stack ?? ''}\n`);
-    process.exitCode = EXIT_UNKNOWN;
+    const { reportError } = await import('../../cli/errors.js');
+    reportError(err, this.argv);
   }
 }

@@ -7,9 +7,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { UsageError } from '../engine/fleet.js';
-import { prometheusFamilies } from '../outputs/prometheus.js';
-import type { FleetReport } from '../report.js';
+import { UsageError } from '../../engine/fleet.js';
+import { prometheusFamilies } from '../../outputs/prometheus.js';
+import type { FleetReport } from '../../report.js';
 
 /** Label names of each family of the textfile output; prom-client wants them up front. */
 const LABELS: Record<string, readonly string[]> = {

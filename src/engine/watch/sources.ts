@@ -1,0 +1,67 @@
+/** The real WatchSources: VMs from libvirt and the config, checks over the SSH pool, thresholds by an Advancer. */
+import { describeSsh, SshConfigCache } from '../../config/resolve.js';
+import type { CloneboxConfig, HypervisorSettings } from '../../config/schema.js';
+import type { LibvirtBackend } from '../../inventory/types.js';
+import type { SshPool } from '../../transport/ssh-pool.js';
+import { checkVm } from '../check-vm.js';
+import { filterProbes, resolveAll, resolveTargets } from '../fleet.js';
+import type { Advancer } from './advance.js';
+import type { WatchSources } from './loop.js';
+
+export interface FleetSourcesOptions {
+  config: CloneboxConfig;
+  /** VM names and globs. */
+  selectors: readonly string[];
+  all: boolean;
+  /** Only these checks (by name). */
+  probes?: readonly string[];
+  /** Address lookups at once. */
+  concurrency: number;
+  acceptNewHostKeys: boolean;
+  /** Opened on first need, and again after a failure. */
+  backend: () => Promise<LibvirtBackend>;
+  /** With `hypervisors:` in the config: each one's libvirt connection, kept for the whole watch. */
+  backendFor?: (hv: HypervisorSettings) => Promise<LibvirtBackend>;
+  pool: SshPool;
+  advance: Advancer;
+  forget?: (vm: string) => void;
+  /** Said with --verbose: e.g. an address a source gave that is not an IP literal, escaped. */
+  log?: (msg: string) => void;
+}
+
+export function fleetSources(o: FleetSourcesOptions): WatchSources {
+  // ~/.ssh/config is read once, at start; each VM's SSH settings are said (with --verbose) when first seen or changed.
+  const sshConfigs = new SshConfigCache();
+  const said = new Map<string, string>();
+  return {
+    async discover() {
+      const targets = await resolveTargets({
+        config: o.config,
+        selectors: o.selectors,
+        all: o.all,
+        concurrency: o.concurrency,
+        backend: o.backend,
+        ...(o.backendFor ? { backendFor: o.backendFor } : {}),
+        pool: o.pool,
+        acceptNewHostKeys: o.acceptNewHostKeys,
+        ...(o.log ? { log: o.log } : {}),
+      });
+      const resolved = filterProbes(
+        resolveAll(o.config, targets, {
+          acceptNewHostKeys: o.acceptNewHostKeys,
+          sshConfigs,
+          onResolved: (vm, t) => {
+            const line = describeSsh(vm.name, vm.ssh, t.address);
+            if (said.get(vm.name) !== line) o.log?.(line);
+            said.set(vm.name, line);
+          },
+        }),
+        o.probes,
+      );
+      return targets.map((target, i) => ({ target, resolved: resolved[i]! }));
+    },
+    runCheck: (vm, _check, target, signal) => checkVm(vm, target, { pool: o.pool, signal }),
+    advance: o.advance,
+    ...(o.forget ? { forget: o.forget } : {}),
+  };
+}
