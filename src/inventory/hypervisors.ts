@@ -4,12 +4,20 @@
  * With more than one hypervisor a VM is named `hv1/web-1`; selectors `hv1/web-*`, `*` as the hypervisor part, and a
  * plain `web-*` (any hypervisor) all work.
  */
-import type { HypervisorSettings } from '../config/schema.js';
-import { formatDuration } from '../config/duration.js';
 import { discover, globToRegExp, isGlob, type DiscoverOptions, type NicChoice, type VmTarget } from './discover.js';
 import type { LibvirtBackend } from './types.js';
 
 export const DEFAULT_HYPERVISOR_TIMEOUT_MS = 10_000;
+
+/** One hypervisor as the config names it (`hypervisors:` in config/schema.ts; inventory does not import config). */
+export interface HypervisorSettings {
+  name: string;
+  uri: string;
+  jump?: string | undefined;
+  timeout?: number | undefined;
+}
+
+const seconds = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
 /** `hv1/web-1` → { hypervisor: 'hv1', domain: 'web-1' }; a name without `/` names a domain on any hypervisor. */
 export function splitVmName(name: string): { hypervisor?: string; domain: string } {
@@ -82,7 +90,7 @@ export async function discoverHypervisors(opts: HypervisorDiscoverOptions): Prom
       const timeoutMs = hv.timeout ?? DEFAULT_HYPERVISOR_TIMEOUT_MS;
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${formatDuration(timeoutMs)}`)), timeoutMs);
+        timer = setTimeout(() => reject(new Error(`no answer within ${seconds(timeoutMs)}`)), timeoutMs);
       });
       const found = (async () => {
         const backend = await opts.backendFor(hv);
