@@ -245,7 +245,8 @@ ${sample(outputs, 'junit', report, 'xml')}
 ## \`prometheus\`
 
 Text exposition format 0.0.4, every series a gauge, no timestamps (the textfile collector refuses them). Statuses are
-one-hot: all four \`status\` values are present for every check and VM, 1 for the current one.
+one-hot: all four \`status\` values are present for every check and VM, 1 for the current one. With several
+hypervisors (docs/hypervisors.md) every VM and check series also has a \`hypervisor\` label, and \`vm\` is the domain name.
 
 | metric | labels | value |
 |---|---|---|

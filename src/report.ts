@@ -33,7 +33,10 @@ export interface StatusCounts {
 }
 
 export interface VMHealthReport {
+  /** `web-1`, or `hv1/web-1` with several hypervisors. */
   vm_name: string;
+  /** With `hypervisors:` in the config: whose VM this is. */
+  hypervisor?: string;
   overall_status: HealthStatus;
   /** Set when the VM as a whole could not be evaluated (shut off, no address, libvirt error). */
   reason?: string;

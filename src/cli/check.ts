@@ -2,11 +2,11 @@
 import { deliverAtEnd } from '../alerting/cron.js';
 import { alertingFromConfig } from '../alerting/runtime.js';
 import { loadConfig } from '../config/load.js';
-import { libvirtUri } from '../config/resolve.js';
+import { describeSsh, libvirtUri, SshConfigCache } from '../config/resolve.js';
 import { runFleetRound, UsageError } from '../engine/fleet.js';
 import { advanceWithStore, describeAction, summarizeAction } from '../engine/stateful.js';
 import type { HealthStore } from '../store/types.js';
-import { openBackend, type BackendChoice } from '../inventory/open.js';
+import { BackendCache, openBackend, type BackendChoice } from '../inventory/open.js';
 import type { LibvirtBackend } from '../inventory/types.js';
 import { OUTPUTS, wantColor, writeOutputFile, type OutputName } from '../outputs/index.js';
 import { EXIT_CODES, type FleetReport } from '../report.js';
@@ -72,8 +72,12 @@ export async function emit(report: FleetReport, opts: Pick<CheckCommandOptions, 
 
 export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal: AbortSignal): Promise<{ exitCode: number; report: FleetReport }> {
   const config = await loadConfig(opts.config);
+  if (config.hypervisors?.length && opts.connect) {
+    throw new UsageError(`--connect names one libvirt, but ${opts.config} lists hypervisors:; leave out --connect, or the hypervisors: list`);
+  }
   const uri = libvirtUri(config, opts.connect);
   const log = (msg: string) => (opts.verbose ? io.stderr.write(`clonebox: ${redactText(msg)}\n`) : undefined);
+  const backends = new BackendCache(opts.libvirtBackend, log);
   let backend: Promise<LibvirtBackend> | undefined;
   const pool = new SshPool({ log, ...(opts.waitMs !== undefined ? { maxBackoffMs: opts.waitIntervalMs ?? 5000 } : {}) });
   const failOn = opts.failOn ?? 'any';
@@ -88,6 +92,8 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
     }
     log(`history: ${store.kind} at ${store.location}`);
   }
+  const sshConfigs = new SshConfigCache();
+  const said = new Map<string, string>();
   // Alerting needs the store: its outbox is written in the round's transaction (docs/alerting.md).
   const alerting = store ? alertingFromConfig(config) : undefined;
   const round = async (roundSignal: AbortSignal): Promise<FleetReport> => {
@@ -98,9 +104,20 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
       ...(opts.probe ? { probes: opts.probe } : {}),
       concurrency: opts.concurrency,
       backend: () => (backend ??= openBackend(uri, opts.libvirtBackend, log)),
+      backendFor: (hv) => backends.get(hv.uri),
       pool,
       signal: roundSignal,
       acceptNewHostKeys: opts.acceptNewHostKeys,
+      sshConfigs,
+      // -v: each VM's effective SSH settings and where each came from, once per run (and again if they change).
+      onResolved: (vm, t) => {
+        const line = describeSsh(vm.name, vm.ssh, t.address);
+        if (said.get(vm.name) !== line) {
+          log(line);
+          for (const note of vm.ssh.notes) log(`VM ${vm.name}: ${note}`);
+        }
+        said.set(vm.name, line);
+      },
       log,
     });
     if (!store) return r.report;
@@ -136,5 +153,6 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
     await store?.close();
     await pool.close();
     if (backend) await (await backend.catch(() => undefined))?.close();
+    await backends.close();
   }
 }

@@ -10,7 +10,8 @@ import { WatchEvents } from '../engine/watch/events.js';
 import { WatchLoop } from '../engine/watch/loop.js';
 import { discoveryEveryMs, keepaliveMsFor, minIntervalMs, reconnectBackoffMs } from '../engine/watch/policy.js';
 import { fleetSources } from '../engine/watch/sources.js';
-import { openBackend, type BackendChoice } from '../inventory/open.js';
+import { UsageError } from '../engine/fleet.js';
+import { BackendCache, openBackend, type BackendChoice } from '../inventory/open.js';
 import type { LibvirtBackend } from '../inventory/types.js';
 import { wantColor } from '../outputs/types.js';
 import type { FleetReport } from '../report.js';
@@ -63,6 +64,9 @@ export interface WatchResult {
 
 export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: AbortSignal): Promise<WatchResult> {
   const config = await loadConfig(opts.config);
+  if (config.hypervisors?.length && opts.connect) {
+    throw new UsageError(`--connect names one libvirt, but ${opts.config} lists hypervisors:; leave out --connect, or the hypervisors: list`);
+  }
   const uri = libvirtUri(config, opts.connect);
   const live = opts.live ?? (!opts.json && Boolean(io.stdout.isTTY));
   const events = new WatchEvents();
@@ -71,6 +75,7 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
   const minInterval = minIntervalMs(config, opts.intervalMs);
   const pool = new SshPool({ log: debug, maxBackoffMs: reconnectBackoffMs(minInterval), keepaliveMs: keepaliveMsFor(minInterval) });
   let backend: Promise<LibvirtBackend> | undefined;
+  const backends = new BackendCache(opts.libvirtBackend, debug);
   const openLibvirt = (): Promise<LibvirtBackend> =>
     (backend ??= openBackend(uri, opts.libvirtBackend, debug).catch((err: unknown) => {
       backend = undefined; // try again at the next discovery
@@ -88,6 +93,7 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
       acceptNewHostKeys: opts.acceptNewHostKeys,
       log: debug,
       backend: openLibvirt,
+      backendFor: (hv) => backends.get(hv.uri),
       pool,
       advance: (vm, target, raw, s) => state!.advance(vm, target, raw, s),
       forget: (vm) => state?.forget?.(vm),
@@ -146,6 +152,7 @@ export async function runWatch(opts: WatchCommandOptions, io: WatchIO, signal: A
       pool.close(),
       state?.close(),
       (async () => (backend ? (await backend.catch(() => undefined))?.close() : undefined))(),
+      backends.close(),
     ]);
   }
 }

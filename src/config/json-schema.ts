@@ -103,6 +103,13 @@ export const DESCRIPTIONS = {
     plugins: 'Plugin modules that add probe types (docs/plugins.md); paths relative to the config file.',
     history: 'Where results and check states are kept. With it, `health check` reports thresholded states and runs actions.',
     alerting: 'Who is told when a check goes bad, and how: providers, routes, repeats, flapping (docs/alerting.md).',
+    hypervisors: 'Several hypervisors in one view (docs/hypervisors.md): their VMs are named NAME/domain when there are more than one. Replaces libvirt.uri.',
+  },
+  hypervisor: {
+    name: 'Short name shown with its VMs (hv1/web-1), in every output, the store and history.',
+    uri: 'libvirt URI of this hypervisor, e.g. qemu+ssh://root@hv1/system.',
+    jump: 'Jump host(s) to its guests, as ProxyJump; `none` dials them directly. Default: the hypervisor itself for a remote (+ssh, +tls, +tcp) URI, none for a local one.',
+    timeout: 'How long its discovery may take before its VMs are UNKNOWN; the others never wait longer. Default: 10s.',
   },
   alerting: {
     providers: 'Where notifications go: alertmanager, webhook, slack, email or command, each with a name.',
@@ -174,6 +181,9 @@ export const DESCRIPTIONS = {
     host_key_policy: 'strict: unknown host keys are refused; accept-new: recorded on first contact. A changed key is always refused. Default: strict.',
     connect_timeout: 'How long to wait for the SSH connection. Default: 10s.',
     max_sessions: 'Channels open at once on one connection (sshd\'s MaxSessions). Default: 10.',
+    proxy_jump: 'Jump hosts as OpenSSH\'s ProxyJump: `[user@]host[:port]`, comma-separated, first hop first; `none` for a direct connection. Default: ProxyJump from ~/.ssh/config, else none.',
+    config_file: 'OpenSSH client config to honour (Host patterns, Match, Include; docs/ssh.md). Default: ~/.ssh/config.',
+    use_ssh_config: 'false: ignore the OpenSSH client config. Default: true.',
   },
   vm: {
     address: 'Reach this VM here instead of asking libvirt (e.g. a forwarded port on the host): an IPv4 or IPv6 address, or a host name.',
@@ -325,6 +335,7 @@ function build(plugins: readonly RegisteredProbe[]): Json {
   describeProperties(props.libvirt, 'libvirt');
   describeProperties(props.ssh, 'ssh');
   describeProperties(props.history, 'history');
+  describeProperties(props.hypervisors?.items as Json | undefined, 'hypervisor');
   describeChecks(props.health_checks, plugins);
   const alerting = props.alerting;
   describeProperties(alerting, 'alerting');

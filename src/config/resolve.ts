@@ -1,22 +1,16 @@
 /** Turn the parsed config into what one VM needs: its SSH settings and its checks, defaults applied. */
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { AddressSource } from '../inventory/types.js';
-import type { CloneboxConfig, HealthCheck } from './schema.js';
+import type { CloneboxConfig, HealthCheck, HypervisorSettings } from './schema.js';
+import { resolveSsh, type ResolvedSsh, type SshConfigCache } from './resolve-ssh.js';
 
-export interface ResolvedSsh {
-  user: string;
-  port: number;
-  identityFile?: string;
-  knownHostsFile: string;
-  hostKeyPolicy: 'strict' | 'accept-new';
-  connectTimeoutMs: number;
-  maxSessions: number;
-}
+export { expandHome, describeSsh, SshConfigCache, type ResolvedSsh, type JumpHop } from './resolve-ssh.js';
 
 export interface ResolvedVm {
+  /** As shown everywhere: `web-1`, or `hv1/web-1` with several hypervisors. */
   name: string;
+  /** The libvirt domain name (differs from `name` when that carries the hypervisor). */
+  domain: string;
+  hypervisor?: string;
   /** From config: bypasses libvirt's address lookup. */
   addressOverride?: string;
   ssh: ResolvedSsh;
@@ -25,42 +19,49 @@ export interface ResolvedVm {
   agentFallback: boolean;
 }
 
-export function expandHome(path: string): string {
-  return path === '~' ? homedir() : path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
-}
-
-/** Without an identity file or an agent, fall back to the keys OpenSSH itself would try. */
-function defaultIdentity(): string | undefined {
-  if (process.env.SSH_AUTH_SOCK) return undefined;
-  for (const name of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
-    const file = join(homedir(), '.ssh', name);
-    if (existsSync(file)) return file;
-  }
-  return undefined;
-}
-
 export interface ResolveOptions {
   acceptNewHostKeys?: boolean;
+  /** The VM's address (from libvirt or vms.NAME.address): the second name matched in ~/.ssh/config. */
+  address?: string;
+  /** Parsed OpenSSH client configs, read once per run; without it, ~/.ssh/config is not read. */
+  sshConfigs?: SshConfigCache;
+  /** The VM's hypervisor (with `hypervisors:` in the config) and its libvirt domain name. */
+  hypervisor?: HypervisorSettings;
+  domain?: string;
+  /** The ProxyJump the hypervisor implies (its `jump`, else its remote URI's host); see inventory/hypervisors.ts. */
+  hypervisorJump?: string;
+}
+
+/** The `vms:` entry for a VM: by its full name (`hv1/web-1`), else by its domain name on any hypervisor. */
+export function vmKeyFor(config: CloneboxConfig, name: string, domain: string): string {
+  return config.vms[name] || name === domain || !config.vms[domain] ? name : domain;
 }
 
 export function resolveVm(config: CloneboxConfig, name: string, options: ResolveOptions = {}): ResolvedVm {
-  const vm = config.vms[name];
-  const ssh = { ...config.ssh, ...vm?.ssh };
-  const identity = ssh.identity_file ? expandHome(ssh.identity_file) : defaultIdentity();
+  const domain = options.domain ?? name;
+  const vmKey = vmKeyFor(config, name, domain);
+  const vm = config.vms[vmKey];
+  const hv = options.hypervisor;
+  const hvIndex = hv ? (config.hypervisors ?? []).findIndex((h) => h.name === hv.name) : -1;
+  const hypervisorJump =
+    hv && options.hypervisorJump
+      ? { value: options.hypervisorJump, source: hv.jump ? `hypervisors[${hvIndex}].jump` : `hypervisors[${hvIndex}].uri (${hv.name} itself)`, implied: !hv.jump }
+      : undefined;
   const own = vm?.health_checks ?? [];
   const ownNames = new Set(own.map((c) => c.name));
   return {
     name,
+    domain,
+    ...(hv ? { hypervisor: hv.name } : {}),
     addressOverride: vm?.address,
-    ssh: {
-      user: ssh.user ?? 'root',
-      port: ssh.port ?? 22,
-      ...(identity ? { identityFile: identity } : {}),
-      knownHostsFile: expandHome(ssh.known_hosts ?? '~/.ssh/known_hosts'),
-      hostKeyPolicy: options.acceptNewHostKeys ? 'accept-new' : (ssh.host_key_policy ?? 'strict'),
-      connectTimeoutMs: ssh.connect_timeout ?? 10_000,
-      maxSessions: ssh.max_sessions ?? 10,
-    },
+    ssh: resolveSsh(config, name, {
+      ...(options.acceptNewHostKeys !== undefined ? { acceptNewHostKeys: options.acceptNewHostKeys } : {}),
+      ...(options.address ? { address: options.address } : {}),
+      ...(options.sshConfigs ? { sshConfigs: options.sshConfigs } : {}),
+      domain,
+      vmKey,
+      ...(hypervisorJump ? { hypervisorJump } : {}),
+    }),
     checks: [...config.health_checks.filter((c) => !ownNames.has(c.name)), ...own],
     agentFallback: vm?.agent_fallback ?? config.libvirt.agent_fallback ?? false,
   };

@@ -277,6 +277,12 @@ export const SshSettings = z.strictObject({
   connect_timeout: PositiveDuration.optional(),
   /** Channels open at once on one connection; sshd's MaxSessions (10 by default). */
   max_sessions: z.number().int().min(1).max(100).optional(),
+  /** Jump hosts, as OpenSSH's ProxyJump: `[user@]host[:port]`, several separated by commas (first hop first), or `none`. */
+  proxy_jump: z.string().min(1).optional(),
+  /** The OpenSSH client config to honour (default ~/.ssh/config; docs/ssh.md). */
+  config_file: z.string().min(1).optional(),
+  /** false: ignore the OpenSSH client config. */
+  use_ssh_config: z.boolean().optional(),
 });
 export type SshSettings = z.infer<typeof SshSettings>;
 
@@ -325,6 +331,23 @@ export const HistorySettings = z.strictObject({
   /** How long results are kept; older ones are pruned automatically. */
   retention: PositiveSpan.default(30 * 86_400_000),
 });
+
+/** One hypervisor of several: its VMs are named `NAME/domain` when there is more than one (docs/hypervisors.md). */
+export const HypervisorSettings = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must start with a letter or digit and use only letters, digits, _ . -'),
+  /** libvirt URI, e.g. qemu+ssh://root@hv1/system. */
+  uri: z.string().min(1),
+  /**
+   * Jump host(s) to its guests, as ProxyJump (`none`: dial them directly). Default: for a remote URI the
+   * hypervisor itself (its NAT networks are only routable from there); for a local one, none.
+   */
+  jump: z.string().min(1).optional(),
+  /** How long its discovery may take before its VMs are UNKNOWN (the others never wait longer). */
+  timeout: PositiveDuration.optional(),
+});
+export type HypervisorSettings = z.infer<typeof HypervisorSettings>;
 
 // ───────────────────────────── alerting (docs/alerting.md) ─────────────────────────────
 
@@ -486,6 +509,11 @@ const configSchema = <C extends z.ZodType>(check: C) =>
     history: HistorySettings.optional(),
     alerting: AlertingSettings.optional(),
     libvirt: LibvirtSettings.default({}),
+    hypervisors: z
+      .array(HypervisorSettings)
+      .min(1, 'must list at least one hypervisor (or leave hypervisors out and use libvirt.uri)')
+      .refine((list) => new Set(list.map((h) => h.name)).size === list.length, { message: 'hypervisor names must be unique' })
+      .optional(),
     ssh: SshSettings.default({}),
     vms: z.record(z.string(), vmSettings(check)).default({}),
     health_checks: z.array(check).default([]),

@@ -34,7 +34,7 @@ export function worstStatus(statuses: Iterable<HealthStatus>): HealthStatus {
  * has the config's secrets masked, before any output, store or alert sees it.
  */
 export function buildVmReport(
-  base: Pick<VMHealthReport, 'vm_name' | 'timestamp' | 'duration_ms'> & Partial<Pick<VMHealthReport, 'address' | 'domain_state' | 'reason'>>,
+  base: Pick<VMHealthReport, 'vm_name' | 'timestamp' | 'duration_ms'> & Partial<Pick<VMHealthReport, 'hypervisor' | 'address' | 'domain_state' | 'reason'>>,
   raw: CheckResult[],
   /** The reason says only that the guest was not reached: the checks that did run (from the host) are still judged. */
   opts: { judgeChecks?: boolean } = {},
@@ -45,6 +45,7 @@ export function buildVmReport(
   const overall = base.reason && !opts.judgeChecks ? 'UNKNOWN' : overallStatus(checks);
   return {
     vm_name: base.vm_name,
+    ...(base.hypervisor ? { hypervisor: base.hypervisor } : {}),
     overall_status: overall,
     ...(base.reason ? { reason: base.reason } : checks.length === 0 ? { reason: 'no health checks are configured for this VM' } : {}),
     ...(base.address ? { address: base.address } : {}),

@@ -170,19 +170,30 @@ export async function runCheck(check: HealthCheck, target: ProbeTarget, parent: 
   return result(check, startedAt, performance.now() - t0, outcome);
 }
 
-/** How to reach a VM over SSH at an address. */
+/** How to reach a VM over SSH at an address (HostName from ~/.ssh/config wins over libvirt's address). */
 export function sshTargetFor(vm: ResolvedVm, address: string): SshTarget {
+  const s = vm.ssh;
   return {
     vm: vm.name,
-    host: address,
-    port: vm.ssh.port,
-    user: vm.ssh.user,
-    ...(vm.ssh.identityFile ? { identityFile: vm.ssh.identityFile } : {}),
-    knownHostsFile: vm.ssh.knownHostsFile,
-    hostKeyPolicy: vm.ssh.hostKeyPolicy,
-    connectTimeoutMs: vm.ssh.connectTimeoutMs,
-    maxSessions: vm.ssh.maxSessions,
+    host: s.host ?? address,
+    port: s.port,
+    user: s.user,
+    ...(s.identityFiles.length ? { identityFiles: s.identityFiles } : {}),
+    ...(s.useAgent !== undefined ? { useAgent: s.useAgent } : {}),
+    ...(s.agentSocket ? { agentSocket: s.agentSocket } : {}),
+    knownHostsFile: s.knownHostsFile,
+    hostKeyPolicy: s.hostKeyPolicy,
+    connectTimeoutMs: s.connectTimeoutMs,
+    maxSessions: s.maxSessions,
+    ...(s.keepaliveMs ? { keepaliveMs: s.keepaliveMs } : {}),
+    ...(s.jump.length ? { jump: s.jump } : {}),
   };
+}
+
+/** A session that fails every use with the VM's SSH configuration problem (e.g. StrictHostKeyChecking no). */
+function refusedSession(vm: string, problem: string): GuestSession {
+  const err = () => Promise.reject(new TransportError(`VM ${vm}: ${problem}`, 'config'));
+  return { exec: err, forward: err };
 }
 
 export interface CheckVmContext {
@@ -197,6 +208,7 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
   const t0 = performance.now();
   const base = {
     vm_name: vm.name,
+    ...(vm.hypervisor ? { hypervisor: vm.hypervisor } : {}),
     timestamp: startedAt.toISOString(),
     ...(target.address ? { address: target.address } : {}),
     ...(target.state ? { domain_state: target.state } : {}),
@@ -211,9 +223,10 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
   }
   const address = target.address ?? '';
   let session: GuestSession | undefined;
-  const sessionOf = () => (session ??= ctx.pool.session(sshTargetFor(vm, address)));
+  const problem = vm.ssh.problem;
+  const sessionOf = () => (session ??= problem ? refusedSession(vm.name, problem) : ctx.pool.session(sshTargetFor(vm, address)));
   const agentExec = agentOk
-    ? async (command: string, options: ExecOptions) => agentExecCommand(await ctx.backend!(), vm.name, command, options)
+    ? async (command: string, options: ExecOptions) => agentExecCommand(await ctx.backend!(), vm.domain, command, options)
     : undefined;
   const checks = await Promise.all(
     vm.checks.map(async (c) => {
@@ -225,7 +238,8 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
       return viaAgent ? { ...r, transport: 'agent' as const } : r;
     }),
   );
-  const notReached = guestNotReached(vm.checks, checks);
+  // A refused SSH configuration is said once, as the VM's reason, when it kept every guest check from running.
+  const notReached = problem && checks.some((c) => c.details.transport_error === 'config') ? problem : guestNotReached(vm.checks, checks);
   return buildVmReport({ ...base, ...(notReached ? { reason: notReached } : {}), duration_ms: Math.round(performance.now() - t0) }, checks, {
     judgeChecks: true,
   });
@@ -233,7 +247,7 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
 
 /** Transport failures that mean the guest's sshd was never reached (not a refused tunnel, not a busy channel). */
 const NOT_REACHED_KINDS: ReadonlySet<string> = new Set(['refused', 'auth', 'host-key-changed', 'host-key-unknown', 'unreachable', 'timeout']);
-const DIAL_PHASES: ReadonlySet<unknown> = new Set(['tcp', 'banner', 'kex', 'auth']);
+const DIAL_PHASES: ReadonlySet<unknown> = new Set(['jump', 'tcp', 'banner', 'kex', 'auth']);
 
 /**
  * When no guest check reached the guest and at least one failed to dial it, the VM's reason says so once
@@ -253,5 +267,5 @@ export function guestNotReached(configured: readonly HealthCheck[], results: rea
     if (!dialFailed) return undefined;
     first ??= r.message.replace(/^VM .*?: /, '');
   }
-  return first === undefined || first.startsWith('guest not reached') ? first : `guest not reached: ${first}`;
+  return first === undefined || first.startsWith('guest not reached') || first.startsWith('jump host ') ? first : `guest not reached: ${first}`;
 }

@@ -1,9 +1,11 @@
 /** One round over a fleet: discover, then check each VM (bounded by p-limit), then summarise. */
 import pLimit from 'p-limit';
 import { didYouMean } from '../util/did-you-mean.js';
-import { addressSources, resolveVm, type ResolvedVm } from '../config/resolve.js';
-import type { CloneboxConfig } from '../config/schema.js';
+import { addressSources, resolveVm, type ResolvedVm, type SshConfigCache } from '../config/resolve.js';
+import type { CloneboxConfig, HypervisorSettings } from '../config/schema.js';
 import { discover, type VmTarget } from '../inventory/discover.js';
+import { discoverHypervisors, hypervisorJump } from '../inventory/hypervisors.js';
+import { openBackend } from '../inventory/open.js';
 import type { LibvirtBackend } from '../inventory/types.js';
 import type { FleetReport, VMHealthReport } from '../report.js';
 import type { SshPool } from '../transport/ssh-pool.js';
@@ -25,11 +27,35 @@ export interface FleetRunOptions {
   concurrency: number;
   /** Opened on first need: a run whose VMs all have address overrides never touches libvirt. */
   backend: () => Promise<LibvirtBackend>;
+  /** With `hypervisors:` in the config: each one's libvirt connection (cached by the caller across rounds). */
+  backendFor?: (hv: HypervisorSettings) => Promise<LibvirtBackend>;
   pool: SshPool;
   signal?: AbortSignal;
   acceptNewHostKeys?: boolean;
+  /** OpenSSH client configs (~/.ssh/config), read once per run; without it none is read. */
+  sshConfigs?: SshConfigCache;
+  /** Told each VM's resolved settings (for `-v`: where each SSH setting came from). */
+  onResolved?: (vm: ResolvedVm, target: VmTarget) => void;
   /** Verbose notes from discovery (an address libvirt reported that is not used). */
   log?: (msg: string) => void;
+}
+
+/** Resolve every target's settings: its address is the second name matched in ~/.ssh/config. */
+export function resolveAll(config: CloneboxConfig, targets: readonly VmTarget[], opts: Pick<FleetRunOptions, 'acceptNewHostKeys' | 'sshConfigs' | 'onResolved'>): ResolvedVm[] {
+  return targets.map((t) => {
+    const hv = t.hypervisor ? config.hypervisors?.find((h) => h.name === t.hypervisor) : undefined;
+    const jump = hv ? hypervisorJump(hv) : undefined;
+    const vm = resolveVm(config, t.name, {
+      acceptNewHostKeys: opts.acceptNewHostKeys ?? false,
+      ...(t.address ? { address: t.address } : {}),
+      ...(opts.sshConfigs ? { sshConfigs: opts.sshConfigs } : {}),
+      ...(t.domain ? { domain: t.domain } : {}),
+      ...(hv ? { hypervisor: hv } : {}),
+      ...(jump ? { hypervisorJump: jump } : {}),
+    });
+    opts.onResolved?.(vm, t);
+    return vm;
+  });
 }
 
 /** The VMs to look at when none are named: those the config lists under `vms:`. */
@@ -60,6 +86,21 @@ export async function resolveTargets(opts: FleetRunOptions): Promise<VmTarget[]>
   const overrides = new Map(
     Object.entries(opts.config.vms).flatMap(([name, s]) => (s.address ? [[name, s.address] as const] : [])),
   );
+  const hypervisors = opts.config.hypervisors;
+  if (hypervisors?.length) {
+    return discoverHypervisors({
+      hypervisors,
+      selectors,
+      all: opts.all,
+      sources: addressSources(opts.config),
+      ...(opts.config.libvirt.address_family ? { family: opts.config.libvirt.address_family } : {}),
+      overrides,
+      nics: new Map(Object.entries(opts.config.vms).flatMap(([name, s]) => (s.nic ? [[name, s.nic] as const] : []))),
+      concurrency: opts.concurrency,
+      backendFor: opts.backendFor ?? openHypervisor,
+      ...(opts.log ? { log: opts.log } : {}),
+    });
+  }
   return discover(opts.backend, {
     selectors,
     all: opts.all,
@@ -83,18 +124,25 @@ export async function checkFleet(opts: FleetRunOptions): Promise<FleetReport> {
   return (await runFleetRound(opts)).report;
 }
 
+/** The libvirt connection a VM's guest-agent fallback uses: its hypervisor's, or the one connection. */
+export function backendOf(opts: Pick<FleetRunOptions, 'config' | 'backend' | 'backendFor'>, t: VmTarget): () => Promise<LibvirtBackend> {
+  const hv = t.hypervisor ? opts.config.hypervisors?.find((h) => h.name === t.hypervisor) : undefined;
+  if (!hv) return opts.backend;
+  return () => (opts.backendFor ?? openHypervisor)(hv);
+}
+
+/** Without a cache from the caller (library use): a connection per call. */
+const openHypervisor = (hv: HypervisorSettings): Promise<LibvirtBackend> => openBackend(hv.uri, 'auto', () => {});
+
 export async function runFleetRound(opts: FleetRunOptions): Promise<FleetRound> {
   const startedAt = new Date();
   const t0 = performance.now();
   const targets = await resolveTargets(opts);
-  const vms = filterProbes(
-    targets.map((t) => resolveVm(opts.config, t.name, { acceptNewHostKeys: opts.acceptNewHostKeys ?? false })),
-    opts.probes,
-  );
+  const vms = filterProbes(resolveAll(opts.config, targets, opts), opts.probes);
   const limit = pLimit(Math.max(1, opts.concurrency));
   const signal = opts.signal ?? new AbortController().signal;
   const reports: VMHealthReport[] = await Promise.all(
-    targets.map((t, i) => limit(() => checkVm(vms[i]!, t, { pool: opts.pool, signal, backend: opts.backend }))),
+    targets.map((t, i) => limit(() => checkVm(vms[i]!, t, { pool: opts.pool, signal, backend: backendOf(opts, t) }))),
   );
   reports.sort((a, b) => a.vm_name.localeCompare(b.vm_name));
   return { report: buildFleetReport(reports, startedAt, Math.round(performance.now() - t0)), vms, targets };

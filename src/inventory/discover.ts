@@ -17,6 +17,9 @@ export interface VmTarget {
   addressSource?: AddressSource | 'config';
   /** Why this VM cannot be evaluated. */
   unavailable?: string;
+  /** With `hypervisors:` in the config: whose VM this is, and its libvirt domain name (`name` is `hv1/web-1`). */
+  hypervisor?: string;
+  domain?: string;
 }
 
 export interface DiscoverOptions {

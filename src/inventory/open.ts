@@ -37,3 +37,29 @@ export async function openBackend(uri: string, choice: BackendChoice, log: (msg:
   const { VirshBackend } = await import('./virsh.js');
   return new VirshBackend(uri);
 }
+
+/** One libvirt connection per URI for the life of a run (several hypervisors); a failed open is retried next time. */
+export class BackendCache {
+  readonly #open = new Map<string, Promise<LibvirtBackend>>();
+
+  constructor(
+    private readonly choice: BackendChoice,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  get(uri: string): Promise<LibvirtBackend> {
+    let b = this.#open.get(uri);
+    if (!b) {
+      b = openBackend(uri, this.choice, this.log);
+      this.#open.set(uri, b);
+      b.catch(() => this.#open.delete(uri));
+    }
+    return b;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.#open.values()];
+    this.#open.clear();
+    await Promise.all(all.map(async (b) => (await b.catch(() => undefined))?.close()));
+  }
+}

@@ -62,20 +62,22 @@ export function prometheusFamilies(report: FleetReport): Family[] {
   const vmUp = fam('clonebox_vm_up', 'Whether a VM is HEALTHY (1) or not (0).');
 
   for (const r of report.reports) {
-    const vm = r.vm_name;
-    for (const s of STATUSES) vmStatus.samples.push({ labels: { vm, status: s }, value: r.overall_status === s ? 1 : 0 });
-    vmUp.samples.push({ labels: { vm }, value: r.overall_status === 'HEALTHY' ? 1 : 0 });
+    // With several hypervisors: `hypervisor="hv1", vm="web-1"` (the domain), so queries can group by either.
+    const hv = r.hypervisor;
+    const vmLabels: Labels = hv ? { hypervisor: hv, vm: r.vm_name.startsWith(`${hv}/`) ? r.vm_name.slice(hv.length + 1) : r.vm_name } : { vm: r.vm_name };
+    for (const s of STATUSES) vmStatus.samples.push({ labels: { ...vmLabels, status: s }, value: r.overall_status === s ? 1 : 0 });
+    vmUp.samples.push({ labels: vmLabels, value: r.overall_status === 'HEALTHY' ? 1 : 0 });
     for (const c of r.checks) {
-      const id = { vm, check: c.name, type: c.type };
+      const id = { ...vmLabels, check: c.name, type: c.type };
       for (const s of STATUSES) checkStatus.samples.push({ labels: { ...id, status: s }, value: c.status === s ? 1 : 0 });
       checkUp.samples.push({ labels: id, value: c.status === 'HEALTHY' ? 1 : 0 });
       if (c.transport !== 'none') checkDuration.samples.push({ labels: id, value: seconds(c.duration_ms) });
       const percent = percentOf(c);
       if (percent !== undefined && c.type === 'disk') {
         const path = c.details.path ?? c.details.mount;
-        diskUsed.samples.push({ labels: { vm, check: c.name, path: typeof path === 'string' ? path : '' }, value: percent });
+        diskUsed.samples.push({ labels: { ...vmLabels, check: c.name, path: typeof path === 'string' ? path : '' }, value: percent });
       }
-      if (percent !== undefined && c.type === 'memory') memoryUsed.samples.push({ labels: { vm, check: c.name }, value: percent });
+      if (percent !== undefined && c.type === 'memory') memoryUsed.samples.push({ labels: { ...vmLabels, check: c.name }, value: percent });
     }
   }
 

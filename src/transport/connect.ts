@@ -5,8 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { homedir } from 'node:os';
+import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import type { Client as SshClient, ConnectConfig, ParsedKey } from 'ssh2';
+import type { AgentAuthMethod, Client as SshClient, ConnectConfig, ParsedKey, PublicKeyAuthMethod } from 'ssh2';
 import {
   appendKnownHost,
   blobKeyType,
@@ -21,14 +22,36 @@ import { phaseText, TransportError, type TransportPhase } from './types.js';
 
 const { Client, utils } = ssh2;
 
-/** Where and how to reach one VM's sshd. */
-export interface SshTarget {
-  vm: string;
+/** One jump host on the way to a VM (ProxyJump), first hop first. */
+export interface JumpHopTarget {
+  /** The host as written in ProxyJump (`hv1`), for messages. */
+  name: string;
   host: string;
   port: number;
   user: string;
-  /** Private key file; without it, ssh-agent (`agentSocket`, else $SSH_AUTH_SOCK) is used. */
+  identityFiles: string[];
+  useAgent?: boolean;
+  agentSocket?: string;
+  knownHostsFile: string;
+  hostKeyPolicy: 'strict' | 'accept-new';
+  connectTimeoutMs: number;
+  keepaliveMs?: number;
+}
+
+/** Where and how to reach one VM's sshd. */
+export interface SshTarget {
+  vm: string;
+  /** What `vm` names in messages: 'VM' (default) or 'jump host'. */
+  label?: string;
+  host: string;
+  port: number;
+  user: string;
+  /** Private key file; without it (and without identityFiles), ssh-agent (`agentSocket`, else $SSH_AUTH_SOCK) is used. */
   identityFile?: string;
+  /** More private keys, tried in order after identityFile (OpenSSH's several IdentityFile). */
+  identityFiles?: string[];
+  /** true: try ssh-agent's keys after the files; false: never; unset: only when there are no files. */
+  useAgent?: boolean;
   agentSocket?: string;
   knownHostsFile: string;
   /** strict: unknown host keys are refused; accept-new: recorded on first contact. A changed key is always refused. */
@@ -36,6 +59,10 @@ export interface SshTarget {
   connectTimeoutMs: number;
   /** Channels open at once on the connection (sshd's MaxSessions, 10 by default). */
   maxSessions: number;
+  /** Idle time before a keepalive probe (ServerAliveInterval); unset: the context's. */
+  keepaliveMs?: number;
+  /** Jump hosts to go through, first hop first (ProxyJump); absent or empty: a direct TCP connection. */
+  jump?: JumpHopTarget[];
 }
 
 export interface ConnectContext {
@@ -48,11 +75,23 @@ export interface ConnectContext {
   signal?: AbortSignal;
   /** Updated as the attempt gets further, so whoever gives up on it can say how far it got. */
   progress?: DialProgress;
+  /**
+   * A stream to the target's host:port through its jump hosts, instead of a TCP connection of our own; its
+   * failures are TransportErrors that already say which jump host failed. While it is pending the phase is 'jump'.
+   */
+  via?: (signal: AbortSignal, progress: DialProgress) => Promise<Duplex>;
 }
 
-/** How far a dial got: TCP connect, then sshd's banner, then key exchange, then authentication. */
+/** How far a dial got: through the jump hosts or TCP connect, then sshd's banner, then key exchange, then authentication. */
 export interface DialProgress {
-  phase: Extract<TransportPhase, 'tcp' | 'banner' | 'kex' | 'auth'>;
+  phase: Extract<TransportPhase, 'jump' | 'tcp' | 'banner' | 'kex' | 'auth'>;
+  /** In phase 'jump': what the jump host was missing (`jump host hv1 not reached: no SSH banner from …`). */
+  jumpText?: () => string;
+}
+
+/** What was missing when a dial was given up in its current phase. */
+export function dialPhaseText(progress: DialProgress, where: string): string {
+  return phaseText(progress.phase, where, progress.phase === 'jump' ? (progress.jumpText?.() ?? '') : '');
 }
 
 /** `host:port`, with IPv6 literals bracketed. */
@@ -146,27 +185,45 @@ const UNREACHABLE_CODES = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', '
  */
 export async function connect(target: SshTarget, ctx: ConnectContext): Promise<SshClient> {
   const where = hostPort(target);
-  const say = (text: string): string => `VM ${target.vm}: ${text}`;
+  const say = (text: string): string => `${target.label ?? 'VM'} ${target.vm}: ${text}`;
+  // Advice names what is at the other end: the guest, or a jump host.
+  const jumpHost = target.label === 'jump host';
+  const theVm = jumpHost ? 'the jump host' : 'the VM';
+  const inGuest = jumpHost ? 'on the jump host' : 'in the guest';
 
-  const auth: Pick<ConnectConfig, 'privateKey' | 'agent'> = {};
-  if (target.identityFile) {
+  // Keys in order (OpenSSH's several IdentityFile), then ssh-agent where allowed. A key that cannot be read is
+  // skipped when another can be used, as ssh(1) does; alone, it is the error.
+  const files = [...new Set([...(target.identityFile ? [target.identityFile] : []), ...(target.identityFiles ?? [])])];
+  const keys: { file: string; data: Buffer }[] = [];
+  let unreadable: TransportError | undefined;
+  for (const file of files) {
     try {
-      auth.privateKey = await ctx.loadIdentity(target.identityFile);
+      keys.push({ file, data: await ctx.loadIdentity(file) });
     } catch (err) {
-      if (err instanceof TransportError) throw new TransportError(say(`cannot log in to ${where}: ${err.message}`), err.kind, { cause: err.cause });
-      throw err;
+      if (!(err instanceof TransportError)) throw err;
+      unreadable ??= new TransportError(say(`cannot log in to ${where}: ${err.message}`), err.kind, { cause: err.cause });
+      if (files.length > 1) ctx.log(say(`skipping the identity file ${file}: ${err.message}`));
     }
-  } else {
-    const agent = target.agentSocket ?? process.env.SSH_AUTH_SOCK;
-    if (!agent) {
-      throw new TransportError(
-        say(`no SSH key to log in to ${where} with; set ssh.identity_file or start ssh-agent (SSH_AUTH_SOCK)`),
-        'config',
-      );
-    }
-    auth.agent = agent;
   }
-  const credential = target.identityFile ? `the key ${target.identityFile}` : 'every key in ssh-agent';
+  const agentAllowed = target.useAgent ?? files.length === 0;
+  const agent = agentAllowed ? (target.agentSocket ?? process.env.SSH_AUTH_SOCK) : undefined;
+  if (keys.length === 0 && !agent) {
+    if (unreadable) throw unreadable;
+    throw new TransportError(say(`no SSH key to log in to ${where} with; set ssh.identity_file or start ssh-agent (SSH_AUTH_SOCK)`), 'config');
+  }
+  const auth: Pick<ConnectConfig, 'privateKey' | 'agent' | 'authHandler'> = {};
+  if (keys.length === 1 && !agent) auth.privateKey = keys[0]!.data;
+  else if (keys.length === 0) auth.agent = agent;
+  else {
+    auth.agent = agent;
+    const methods: (PublicKeyAuthMethod | AgentAuthMethod)[] = keys.map((k) => ({ type: 'publickey', username: target.user, key: k.data }));
+    if (agent) methods.push({ type: 'agent', username: target.user, agent });
+    auth.authHandler = methods;
+  }
+  const credential =
+    keys.length === 0
+      ? 'every key in ssh-agent'
+      : `${keys.length === 1 ? 'the key' : 'the keys'} ${keys.map((k) => k.file).join(', ')}${agent ? ' and every key in ssh-agent' : ''}`;
 
   let entries: KnownHostEntry[];
   try {
@@ -238,19 +295,21 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
     ...auth,
     algorithms: { kex: KEX, serverHostKey: hostKeyAlgorithms(recorded) },
     // Notice a dead guest between rounds of `watch` instead of hanging on it.
-    keepaliveInterval: ctx.keepaliveMs ?? 15_000,
+    keepaliveInterval: target.keepaliveMs ?? ctx.keepaliveMs ?? 15_000,
     keepaliveCountMax: 3,
   };
 
   const classify = (err: unknown, state: { tcpConnected: boolean; hostKeyError?: TransportError }): AttemptFailure => {
     if (state.hostKeyError) return new AttemptFailure(state.hostKeyError, false);
+    // From the jump hosts (ctx.via): already says which one failed and how.
+    if (err instanceof TransportError) return new AttemptFailure(err, false);
     const e = err as Error & { code?: string; level?: string };
     const code = e.code ?? '';
     if (e.level === 'client-timeout') {
       return state.tcpConnected
         ? new AttemptFailure(
             new TransportError(
-              say(`sshd at ${where} accepted the connection but did not finish the SSH handshake within ${target.connectTimeoutMs} ms; check that sshd in the guest is healthy, or raise ssh.connect_timeout`),
+              say(`sshd at ${where} accepted the connection but did not finish the SSH handshake within ${target.connectTimeoutMs} ms; check that sshd ${inGuest} is healthy, or raise ssh.connect_timeout`),
               'timeout',
               { cause: err },
             ),
@@ -258,7 +317,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
           )
         : new AttemptFailure(
             new TransportError(
-              say(`could not open a TCP connection to ${where} within ${target.connectTimeoutMs} ms; check that the VM is running and its network is up`),
+              say(`could not open a TCP connection to ${where} within ${target.connectTimeoutMs} ms; check that ${theVm} is running and its network is up`),
               'unreachable',
               { cause: err },
             ),
@@ -276,7 +335,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
     if (e.level === 'client-authentication') {
       return new AttemptFailure(
         new TransportError(
-          say(`sshd at ${where} refused ${credential} for user ${target.user}; add its public key to ~${target.user}/.ssh/authorized_keys in the guest`),
+          say(`sshd at ${where} refused ${credential} for user ${target.user}; add its public key to ~${target.user}/.ssh/authorized_keys ${inGuest}`),
           'auth',
           { cause: err },
         ),
@@ -285,7 +344,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
     }
     if (code === 'ECONNREFUSED') {
       return new AttemptFailure(
-        new TransportError(say(`nothing accepts SSH connections at ${where} (connection refused); check that sshd runs in the guest and the port is right`), 'refused', {
+        new TransportError(say(`nothing accepts SSH connections at ${where} (connection refused); check that sshd runs ${inGuest} and the port is right`), 'refused', {
           cause: err,
         }),
         false,
@@ -293,7 +352,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
     }
     if (UNREACHABLE_CODES.has(code)) {
       return new AttemptFailure(
-        new TransportError(say(`cannot reach ${where} (${code}); check that the VM is running and its network is up`), 'unreachable', { cause: err }),
+        new TransportError(say(`cannot reach ${where} (${code}); check that ${theVm} is running and its network is up`), 'unreachable', { cause: err }),
         false,
       );
     }
@@ -308,7 +367,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
       );
     }
     return new AttemptFailure(
-      new TransportError(say(`the SSH handshake with ${where} failed (${e.message}); check sshd's log in the guest`), 'closed', { cause: err }),
+      new TransportError(say(`the SSH handshake with ${where} failed (${e.message}); check sshd's log ${inGuest}`), 'closed', { cause: err }),
       false,
     );
   };
@@ -319,41 +378,40 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
       const client = new Client();
       const state: { tcpConnected: boolean; hostKeyError?: TransportError } = { tcpConnected: false };
       let settled = false;
-      // Our own socket, so the phase is known: TCP up, then the first bytes (sshd's banner).
-      progress.phase = 'tcp';
-      const sock = netConnect({ host: target.host, port: target.port });
+      const started = Date.now();
+      // Our own socket (or a stream through the jump hosts), so the phase is known: TCP up, then the first
+      // bytes (sshd's banner).
+      progress.phase = ctx.via ? 'jump' : 'tcp';
+      let sock: Duplex | undefined;
+      const viaAbort = new AbortController();
       const onAbort = (): void => {
         if (settled) return;
+        const text = dialPhaseText(progress, where);
         settled = true;
         cleanup();
-        reject(new AttemptFailure(TransportError.notReached(target.vm, progress.phase, phaseText(progress.phase, where)), false));
+        reject(new AttemptFailure(TransportError.notReached(target.vm, progress.phase, text), false));
       };
       const cleanup = (): void => {
         ctx.signal?.removeEventListener('abort', onAbort);
+        clearTimeout(viaTimer);
+        viaAbort.abort();
         client.removeAllListeners();
         client.on('error', () => {}); // Late errors of a dead attempt are of no interest.
-        sock.removeAllListeners('data');
-        sock.on('error', () => {});
+        sock?.removeAllListeners('data');
+        sock?.on('error', () => {});
         client.destroy();
-        sock.destroy();
+        sock?.destroy();
       };
+      let viaTimer: NodeJS.Timeout | undefined;
       const fail = (err: unknown): void => {
         if (settled) return;
         settled = true;
         cleanup();
         reject(classify(err, state));
       };
-      sock.once('connect', () => {
-        state.tcpConnected = true;
-        if (progress.phase === 'tcp') progress.phase = 'banner';
-        // Small packets (channel open, close) must not wait for a delayed ACK: without this,
-        // Nagle's algorithm adds ~40 ms to every exec on a warm connection.
-        sock.setNoDelay(true);
-      });
       const onFirstData = (): void => {
         if (progress.phase === 'banner') progress.phase = 'kex';
       };
-      sock.once('data', onFirstData);
       client.once('handshake', () => {
         progress.phase = 'auth';
       });
@@ -364,16 +422,60 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
         settled = true;
         ctx.signal?.removeEventListener('abort', onAbort);
         client.removeAllListeners();
-        sock.removeListener('data', onFirstData);
+        sock?.removeListener('data', onFirstData);
         resolve(client);
       });
       if (ctx.signal?.aborted) return onAbort();
       ctx.signal?.addEventListener('abort', onAbort, { once: true });
+      if (ctx.via) {
+        viaTimer = setTimeout(() => {
+          if (settled) return;
+          const text = dialPhaseText(progress, where);
+          settled = true;
+          cleanup();
+          reject(
+            new AttemptFailure(
+              new TransportError(say(`${text} within ${target.connectTimeoutMs} ms; check the jump host and its network, or raise ssh.connect_timeout`), 'timeout'),
+              false,
+            ),
+          );
+        }, Math.max(1, timeoutMs));
+        ctx.via(viaAbort.signal, progress).then(
+          (stream) => {
+            if (settled) {
+              stream.destroy();
+              return;
+            }
+            clearTimeout(viaTimer);
+            sock = stream;
+            state.tcpConnected = true;
+            progress.phase = 'banner';
+            stream.once('data', onFirstData);
+            start(stream, timeoutMs - (Date.now() - started));
+          },
+          (err: unknown) => fail(err),
+        );
+        return;
+      }
+      const tcp = netConnect({ host: target.host, port: target.port });
+      sock = tcp;
+      progress.phase = 'tcp';
+      tcp.once('connect', () => {
+        state.tcpConnected = true;
+        if (progress.phase === 'tcp') progress.phase = 'banner';
+        // Small packets (channel open, close) must not wait for a delayed ACK: without this,
+        // Nagle's algorithm adds ~40 ms to every exec on a warm connection.
+        tcp.setNoDelay(true);
+      });
+      tcp.once('data', onFirstData);
+      start(tcp, timeoutMs);
+
+      function start(stream: Duplex, remainingMs: number): void {
       try {
         client.connect({
           ...base,
-          sock,
-          readyTimeout: Math.max(1, Math.round(timeoutMs)),
+          sock: stream,
+          readyTimeout: Math.max(1, Math.round(remainingMs)),
           hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
             verifyHostKey(key).then(
               () => verify(true),
@@ -388,6 +490,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
       } catch (err) {
         // Synchronous config errors (e.g. an algorithm this ssh2 build lacks).
         fail(err);
+      }
       }
     });
 

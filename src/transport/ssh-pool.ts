@@ -5,7 +5,8 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Client as SshClient, ClientChannel } from 'ssh2';
-import { connect, hostPort, readIdentity, type DialProgress, type SshTarget } from './connect.js';
+import { connect, dialPhaseText, hostPort, readIdentity, type DialProgress, type SshTarget } from './connect.js';
+import { JumpHosts } from './jump.js';
 import { batchScript, BatchParser, type BatchItem } from './batch.js';
 import { collectExec, withLifeline } from './exec.js';
 import { Semaphore, type Release } from './semaphore.js';
@@ -92,7 +93,20 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
 
 /** What makes two targets the same connection. */
 function targetKey(t: SshTarget): string {
-  return JSON.stringify([t.host, t.port, t.user, t.identityFile, t.agentSocket, t.knownHostsFile, t.hostKeyPolicy, t.maxSessions]);
+  return JSON.stringify([
+    t.host,
+    t.port,
+    t.user,
+    t.identityFile,
+    t.identityFiles,
+    t.useAgent,
+    t.agentSocket,
+    t.knownHostsFile,
+    t.hostKeyPolicy,
+    t.maxSessions,
+    t.keepaliveMs,
+    t.jump,
+  ]);
 }
 
 /** A live client and what became of it. */
@@ -145,6 +159,11 @@ class VmConnection {
     return hostPort(this.target);
   }
 
+  /** `VM web-1`, or `jump host hv1`. */
+  get name(): string {
+    return `${this.target.label ?? 'VM'} ${this.target.vm}`;
+  }
+
   get isOpen(): boolean {
     return this.#live !== undefined;
   }
@@ -154,10 +173,15 @@ class VmConnection {
     return this.#dialing?.progress.phase ?? 'tcp';
   }
 
+  /** What a dial in progress is missing, in words (`no SSH banner from …`, or what its jump host is missing). */
+  dialText(): string {
+    return dialPhaseText(this.#dialing?.progress ?? { phase: 'tcp' }, this.where);
+  }
+
   /** The TransportError for a deadline that passed in `phase` (or in the dial's phase for 'dial'). */
   notReached(step: OpenTracker['step'] | TransportPhase, tunnelTo = ''): TransportError {
     const phase: TransportPhase = step === 'dial' ? this.dialPhase : step === 'open' ? (tunnelTo ? 'tunnel' : 'channel') : step;
-    return TransportError.notReached(this.target.vm, phase, phaseText(phase, this.where, tunnelTo));
+    return TransportError.notReached(this.target.vm, phase, step === 'dial' ? this.dialText() : phaseText(phase, this.where, tunnelTo));
   }
 
   /**
@@ -245,9 +269,11 @@ class VmConnection {
         signal,
         progress,
         ...(this.pool.keepaliveMs !== undefined ? { keepaliveMs: this.pool.keepaliveMs } : {}),
+        // Behind jump hosts: a channel through them instead of a TCP connection of our own (jump.ts).
+        ...(target.jump?.length ? { via: (s: AbortSignal, p: DialProgress) => this.pool.jumps.tunnel(target, s, p) } : {}),
       });
     } catch (err) {
-      const error = err instanceof TransportError ? err : new TransportError(`VM ${target.vm}: ${String(err)}`, 'closed', { cause: err });
+      const error = err instanceof TransportError ? err : new TransportError(`${this.name}: ${String(err)}`, 'closed', { cause: err });
       this.#lastError = error;
       this.#backoffMs = Math.min(this.pool.maxBackoffMs, this.#backoffMs ? this.#backoffMs * 2 : BACKOFF_FIRST_MS);
       this.#backoffUntil = Date.now() + this.#backoffMs;
@@ -256,23 +282,23 @@ class VmConnection {
     }
     if (this.#closed) {
       client.end();
-      throw new TransportError(`VM ${target.vm}: the SSH pool is closed`, 'closed');
+      throw new TransportError(`${this.name}: the SSH pool is closed`, 'closed');
     }
     this.#lastError = undefined;
     this.#backoffMs = 0;
     this.#backoffUntil = 0;
     this.pool.counters.opened++;
     this.#everOpened = true;
-    this.pool.log(`VM ${target.vm}: SSH connection to ${this.where} ready in ${Date.now() - started} ms${reconnect ? ' (reconnected)' : ''}`);
+    this.pool.log(`${this.name}: SSH connection to ${this.where}${target.jump?.length ? ` via ${target.jump.map((h) => h.name).join(', ')}` : ''} ready in ${Date.now() - started} ms${reconnect ? ' (reconnected)' : ''}`);
     const live: Live = { client };
     this.#live = live;
     client.on('error', (err: Error) => {
-      live.lost ??= new TransportError(`VM ${target.vm}: the SSH connection to ${this.where} failed (${err.message}); it will be redialled on next use`, 'closed', {
+      live.lost ??= new TransportError(`${this.name}: the SSH connection to ${this.where} failed (${err.message}); it will be redialled on next use`, 'closed', {
         cause: err,
       });
     });
     client.on('close', () => {
-      live.lost ??= new TransportError(`VM ${target.vm}: the SSH connection to ${this.where} closed; it will be redialled on next use`, 'closed');
+      live.lost ??= new TransportError(`${this.name}: the SSH connection to ${this.where} closed; it will be redialled on next use`, 'closed');
       if (this.#live === live) this.#live = undefined;
       if (!this.#closed) this.pool.log(live.lost.message);
     });
@@ -312,6 +338,8 @@ export class SshPool {
   /** @internal */
   readonly counters = { opened: 0, attempts: 0, sessionRetries: 0, commandChannels: 0, batchedCommands: 0 };
   readonly #batch: boolean;
+  /** @internal One connection per jump host, shared by the VMs behind it (jump.ts). */
+  readonly jumps = new JumpHosts((target) => new VmConnection(target, this));
 
   /** @internal */
   readonly maxBackoffMs: number;
@@ -353,6 +381,7 @@ export class SshPool {
     this.#closed = true;
     const all = [...this.#connections.values()];
     await Promise.all(all.map((c) => c.close()));
+    await this.jumps.close();
   }
 
   /** @internal A private key, read and parsed once per file (failures are not cached). */

@@ -24,10 +24,10 @@ export interface ExecOptions {
  * it says nothing about whether the service works.
  */
 /**
- * How far a connection or channel got before a deadline passed: waiting for a free channel slot, TCP
- * connect, sshd's banner, key exchange, authentication, then opening the command channel or tunnel.
+ * How far a connection or channel got before a deadline passed: waiting for a free channel slot, reaching the jump
+ * host(s) and a connection through them, TCP connect, sshd's banner, key exchange, authentication, then opening the command channel or tunnel.
  */
-export type TransportPhase = 'slot' | 'tcp' | 'banner' | 'kex' | 'auth' | 'channel' | 'tunnel';
+export type TransportPhase = 'slot' | 'jump' | 'tcp' | 'banner' | 'kex' | 'auth' | 'channel' | 'tunnel';
 
 export class TransportError extends Error {
   override readonly name = 'TransportError';
@@ -60,9 +60,14 @@ export class TransportError extends Error {
   }
 }
 
-/** Words for what was missing when a deadline passed in `phase` (`where` is host:port of sshd). */
+/**
+ * Words for what was missing when a deadline passed in `phase` (`where` is host:port of sshd; `extra` is the
+ * tunnel's destination, or for 'jump' what the jump host was missing).
+ */
 export function phaseText(phase: TransportPhase, where: string, extra = ''): string {
   switch (phase) {
+    case 'jump':
+      return extra || `no connection to ${where} through the jump host`;
     case 'slot':
       return `every SSH channel to ${where} stayed busy (ssh.max_sessions)`;
     case 'tcp':

@@ -85,7 +85,8 @@ for entry in "${FLEET[@]}"; do
   PIDFILE[$name:postgres]=${DIR[$name]}/pg/postmaster.pid
 done
 unset entry name n role
-OUR_LINKS="$NSP-($(IFS='|'; echo "${NET_VMS[*]}"))"
+# Also the jump lab's uplink (test/lab/jump.sh: $NSP-jhv1), which shares this /16.
+OUR_LINKS="$NSP-($(IFS='|'; echo "${NET_VMS[*]}")|j[a-z0-9]+)"
 
 die() { echo "fleet: $*" >&2; exit 1; }
 log() { echo "fleet: $*" >&2; }

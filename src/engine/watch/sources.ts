@@ -1,10 +1,10 @@
 /** The real WatchSources: VMs from libvirt and the config, checks over the SSH pool, thresholds by an Advancer. */
-import { resolveVm } from '../../config/resolve.js';
-import type { CloneboxConfig } from '../../config/schema.js';
+import { describeSsh, SshConfigCache } from '../../config/resolve.js';
+import type { CloneboxConfig, HypervisorSettings } from '../../config/schema.js';
 import type { LibvirtBackend } from '../../inventory/types.js';
 import type { SshPool } from '../../transport/ssh-pool.js';
 import { checkVm } from '../check-vm.js';
-import { filterProbes, resolveTargets } from '../fleet.js';
+import { filterProbes, resolveAll, resolveTargets } from '../fleet.js';
 import type { Advancer } from './advance.js';
 import type { WatchSources } from './loop.js';
 
@@ -20,6 +20,8 @@ export interface FleetSourcesOptions {
   acceptNewHostKeys: boolean;
   /** Opened on first need, and again after a failure. */
   backend: () => Promise<LibvirtBackend>;
+  /** With `hypervisors:` in the config: each one's libvirt connection, kept for the whole watch. */
+  backendFor?: (hv: HypervisorSettings) => Promise<LibvirtBackend>;
   pool: SshPool;
   advance: Advancer;
   forget?: (vm: string) => void;
@@ -28,6 +30,9 @@ export interface FleetSourcesOptions {
 }
 
 export function fleetSources(o: FleetSourcesOptions): WatchSources {
+  // ~/.ssh/config is read once, at start; each VM's SSH settings are said (with --verbose) when first seen or changed.
+  const sshConfigs = new SshConfigCache();
+  const said = new Map<string, string>();
   return {
     async discover() {
       const targets = await resolveTargets({
@@ -36,12 +41,21 @@ export function fleetSources(o: FleetSourcesOptions): WatchSources {
         all: o.all,
         concurrency: o.concurrency,
         backend: o.backend,
+        ...(o.backendFor ? { backendFor: o.backendFor } : {}),
         pool: o.pool,
         acceptNewHostKeys: o.acceptNewHostKeys,
         ...(o.log ? { log: o.log } : {}),
       });
       const resolved = filterProbes(
-        targets.map((t) => resolveVm(o.config, t.name, { acceptNewHostKeys: o.acceptNewHostKeys })),
+        resolveAll(o.config, targets, {
+          acceptNewHostKeys: o.acceptNewHostKeys,
+          sshConfigs,
+          onResolved: (vm, t) => {
+            const line = describeSsh(vm.name, vm.ssh, t.address);
+            if (said.get(vm.name) !== line) o.log?.(line);
+            said.set(vm.name, line);
+          },
+        }),
         o.probes,
       );
       return targets.map((target, i) => ({ target, resolved: resolved[i]! }));
