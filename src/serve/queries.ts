@@ -10,6 +10,8 @@ import { overallStatus } from '../engine/aggregate.js';
 import { globToRegExp } from '../inventory/discover.js';
 import { countStatuses, STATUSES, type HealthStatus, type StatusCounts } from '../report.js';
 import type { CurrentCheckRow, HealthStore, ResultRow, TransitionRow } from '../store/types.js';
+import { alertKey } from '../alerting/types.js';
+import { activeSilence } from '../alerting/silences.js';
 import { byName, displayMessage, SEVERITY } from './status.js';
 import { loadBars, toBars, uptimeOf, WINDOW_24H, WINDOWS, type Bar, type Uptime, type UptimeWindow } from './uptime.js';
 
@@ -219,6 +221,10 @@ export interface CheckView {
   windows: { window: UptimeWindow; bars: Bar[]; uptime: Uptime }[];
   /** Newest first, at most TRANSITIONS_SHOWN, over 30 days. */
   transitions: TransitionRow[];
+  /** A maintenance silence covering this check now (docs/alerting.md). */
+  silence?: { until: number; reason: string };
+  /** This check's alert, when it is open or flapping. */
+  alert?: { firing: boolean; flapping: boolean; since?: number };
 }
 
 export const TRANSITIONS_SHOWN = 50;
@@ -233,8 +239,12 @@ export async function loadCheck(store: HealthStore, meta: MetaLookup, vm: string
     windows.push({ window: w, bars, uptime: uptimeOf(bars) });
   }
   const transitions = await store.transitions({ vm, check, sinceMs: now - 30 * DAY });
+  const silence = activeSilence(await store.silences(now), vm, check, now);
+  const alert = (await store.alertStates([vm])).get(alertKey(vm, check));
   return {
     now,
+    ...(silence ? { silence: { until: silence.ends_at, reason: displayMessage(silence.reason) } } : {}),
+    ...(alert && (alert.firing || alert.flapping) ? { alert: { firing: alert.firing, flapping: alert.flapping, ...(alert.since !== undefined ? { since: alert.since } : {}) } } : {}),
     vm: summary,
     check: c,
     windows,

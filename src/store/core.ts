@@ -32,7 +32,7 @@ import {
   type OutboxQuery,
 } from './types.js';
 import type { Outbox, OutboxRow } from '../alerting/outbox.js';
-import type { Silence } from '../alerting/types.js';
+import type { AlertStateMap, Silence } from '../alerting/types.js';
 
 // ─── the tables, as the core names their columns ───
 
@@ -341,6 +341,11 @@ export class SqlStore implements HealthStore {
 
   async actions(q: HistoryQuery): Promise<ActionRow[]> {
     return (await this.query('actions', ACTION_READ, q)).map(toAction);
+  }
+
+  /** The alerting state of these VMs' alerts (firing, flapping), read outside any round. */
+  alertStates(vms: readonly string[]): Promise<AlertStateMap> {
+    return this.dialect.session((c) => alertTx(this.dialect, c).loadAlertStates(vms));
   }
 
   currentChecks(vm?: string): Promise<CurrentCheckRow[]> {

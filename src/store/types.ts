@@ -172,6 +172,8 @@ export interface HealthStore extends RoundStore, StatusReads {
   /** The VMs with any recorded result (for "no history for VM x; known: …"). */
   knownVms(): Promise<string[]>;
 
+  /** The alerting state of these VMs' alerts (firing, flapping), for the status page. */
+  alertStates(vms: readonly string[]): Promise<AlertStateMap>;
   /** Maintenance silences (docs/alerting.md). */
   addSilence(s: Silence): Promise<void>;
   /** Silences not yet ended at `now`, or every one with `includeEnded`; by end time. */

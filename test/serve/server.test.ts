@@ -127,6 +127,20 @@ describe('health serve over HTTP', () => {
     expect(res.body).toMatch(/<tr data-to="UNHEALTHY">.*HEALTHY → <span class="pill s-UNHEALTHY"/);
   });
 
+  it('a check page names the maintenance silence in force (escaped); other checks do not show it', async () => {
+    const t = Date.now();
+    await store.addSilence({ id: 'sil-1', vm: 'web-*', check: 'api', starts_at: t - 1000, ends_at: t + 3_600_000, reason: 'kernel <upgrade>', created_at: t });
+    try {
+      const res = await get(`${base}/vms/web-2/checks/api`);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatch(/<dt>Silenced<\/dt><dd data-silenced="true">until [^<]*: kernel &lt;upgrade&gt;<\/dd>/);
+      const other = await get(`${base}/vms/${encodeURIComponent(EVIL_VM)}/checks/${encodeURIComponent(EVIL_CHECK)}`);
+      expect(other.body).not.toContain('data-silenced');
+    } finally {
+      await store.removeSilence('sil-1');
+    }
+  });
+
   it('unknown VMs and checks are 404 pages; other methods are refused; nothing changes state', async () => {
     expect((await get(`${base}/vms/nope`)).status).toBe(404);
     expect((await get(`${base}/vms/web-1/checks/nope`)).status).toBe(404);

@@ -17,6 +17,8 @@ export function checkContent(v: CheckView): Html {
 <dt>Message</dt><dd class="msg">${c.message}</dd>
 ${c.type ? html`<dt>Type</dt><dd>${c.type}${c.critical ? ', critical' : ''}</dd>` : ''}
 ${c.tags.length ? html`<dt>Tags</dt><dd>${c.tags.join(', ')}</dd>` : ''}
+${v.alert ? html`<dt>Alert</dt><dd data-alert="${v.alert.flapping ? 'flapping' : 'firing'}">${v.alert.flapping ? 'flapping' : 'firing'}${v.alert.since !== undefined ? html` since ${when(v.alert.since, v.now)}` : ''}</dd>` : ''}
+${v.silence ? html`<dt>Silenced</dt><dd data-silenced="true">until ${utc(v.silence.until)}: ${v.silence.reason}</dd>` : ''}
 </dl>
 ${v.windows.map(
   (w) => html`<section data-window="${w.window.key}"><h2>Last ${w.window.label}: ${uptimeText(w.uptime)}</h2>
