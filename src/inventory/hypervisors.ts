@@ -79,7 +79,9 @@ function forDomain<T>(map: ReadonlyMap<string, T> | undefined, hv: string, domai
 
 /** Discover every hypervisor at once; each answer (or failure, or timeout) only concerns its own VMs. */
 export async function discoverHypervisors(opts: HypervisorDiscoverOptions): Promise<VmTarget[]> {
-  const prefix = opts.hypervisors.length > 1;
+  // Named hypervisors always name their VMs `hv/domain`, even one alone: several hosts, each with its own
+  // hypervisor name, may write into one store, and their rows must never collide.
+  const prefix = opts.hypervisors.length > 0;
   const all = await Promise.all(
     opts.hypervisors.map(async (hv): Promise<VmTarget[]> => {
       const selectors = selectorsFor(hv.name, opts.selectors);
