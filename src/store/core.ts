@@ -10,6 +10,7 @@ import type { Columns, Dialect, SqlConn } from './dialect.js';
 import { alertQueries, alertTx, SqlOutbox } from './alert-queries.js';
 import { decodeRow, names, selectList, upsertTail, type Row } from './columns.js';
 import { changeMarker, currentChecks, resultBuckets } from './status-reads.js';
+import { ACTION, ACTION_READ, RESULT, STATE, TRANSITION } from './tables.js';
 import { advanceRoundIn, resultRows } from './round.js';
 import {
   AUTO_PRUNE_EVERY_MS,
@@ -33,60 +34,6 @@ import {
 } from './types.js';
 import type { Outbox, OutboxRow } from '../alerting/outbox.js';
 import type { AlertStateMap, Silence } from '../alerting/types.js';
-
-// ─── the tables, as the core names their columns ───
-
-const STATE = {
-  vm: 'text',
-  check_name: 'text',
-  state: 'text',
-  hard: 'bool',
-  consecutive_failures: 'int',
-  consecutive_successes: 'int',
-  last_result_status: 'text',
-  last_result_at: 'ms',
-  last_change: 'ms',
-  last_message: 'text',
-  updated_at: 'ms',
-} as const satisfies Columns;
-
-const RESULT = {
-  ts: 'ms',
-  vm: 'text',
-  check_name: 'text',
-  type: 'text',
-  status: 'text',
-  state: 'text',
-  duration_ms: 'real',
-  message: 'text',
-  details: 'json',
-} as const satisfies Columns;
-
-const TRANSITION = {
-  ts: 'ms',
-  vm: 'text',
-  check_name: 'text',
-  from_state: 'text',
-  to_state: 'text',
-  hard: 'bool',
-  message: 'text',
-} as const satisfies Columns;
-
-const ACTION = {
-  ts: 'ms',
-  vm: 'text',
-  check_name: 'text',
-  action: 'text',
-  command: 'text',
-  status: 'text',
-  reason: 'text',
-  exit_code: 'int',
-  output: 'text',
-  duration_ms: 'real',
-  finished_ts: 'ms',
-} as const satisfies Columns;
-
-const ACTION_READ = { id: 'id', ...ACTION } as const satisfies Columns;
 
 const iso = (ms: unknown) => new Date(ms as number).toISOString();
 

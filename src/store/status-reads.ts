@@ -4,21 +4,12 @@
  */
 import type { HealthStatus } from '../report.js';
 import { decodeRow, selectList } from './columns.js';
-import type { Columns, Dialect } from './dialect.js';
+import type { Dialect } from './dialect.js';
+import { STATE } from './tables.js';
 import type { BucketQuery, CurrentCheckRow, ResultBucket } from './types.js';
 
-const CURRENT = {
-  vm: 'text',
-  check_name: 'text',
-  state: 'text',
-  hard: 'bool',
-  consecutive_failures: 'int',
-  consecutive_successes: 'int',
-  last_result_status: 'text',
-  last_result_at: 'ms',
-  last_change: 'ms',
-  last_message: 'text',
-} as const satisfies Columns;
+/** The state table without its bookkeeping column. */
+const { updated_at: _updated, ...CURRENT } = STATE;
 
 export async function currentChecks(d: Dialect, vm?: string): Promise<CurrentCheckRow[]> {
   const sql = `SELECT ${selectList(d, 'check_states', CURRENT)} FROM check_states${vm === undefined ? '' : ' WHERE vm = ?'}`;
