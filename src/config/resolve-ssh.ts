@@ -3,6 +3,7 @@
  * command-line flags > `vms.NAME.ssh` > `ssh:` > the OpenSSH client config (~/.ssh/config) > defaults.
  * A jump host's own settings: its ProxyJump spec (`user@host:port`) > ~/.ssh/config for that host > `ssh:` > defaults.
  */
+import type { JumpHopTarget } from '../transport/connect.js';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -23,22 +24,8 @@ import {
 
 export type HostKeyPolicy = 'strict' | 'accept-new';
 
-/** One jump host, resolved. */
-export interface JumpHop {
-  /** The host as written in ProxyJump (`hv1`), for messages. */
-  name: string;
-  host: string;
-  port: number;
-  user: string;
-  identityFiles: string[];
-  /** true: also try ssh-agent after the files; false: never; undefined: only when there are no files. */
-  useAgent?: boolean;
-  agentSocket?: string;
-  knownHostsFile: string;
-  hostKeyPolicy: HostKeyPolicy;
-  connectTimeoutMs: number;
-  keepaliveMs?: number;
-}
+/** One jump host, resolved: exactly what the transport dials (connect.ts), handed over as it is. */
+export type JumpHop = JumpHopTarget;
 
 export type SshSettingName = 'address' | 'user' | 'port' | 'identity' | 'agent' | 'known_hosts' | 'host_key_policy' | 'connect_timeout' | 'keepalive' | 'proxy_jump' | 'max_sessions';
 

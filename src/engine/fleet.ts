@@ -87,21 +87,8 @@ export async function resolveTargets(opts: FleetRunOptions): Promise<VmTarget[]>
     Object.entries(opts.config.vms).flatMap(([name, s]) => (s.address ? [[name, s.address] as const] : [])),
   );
   const hypervisors = opts.config.hypervisors;
-  if (hypervisors?.length) {
-    return discoverHypervisors({
-      hypervisors,
-      selectors,
-      all: opts.all,
-      sources: addressSources(opts.config),
-      ...(opts.config.libvirt.address_family ? { family: opts.config.libvirt.address_family } : {}),
-      overrides,
-      nics: new Map(Object.entries(opts.config.vms).flatMap(([name, s]) => (s.nic ? [[name, s.nic] as const] : []))),
-      concurrency: opts.concurrency,
-      backendFor: opts.backendFor ?? openHypervisor,
-      ...(opts.log ? { log: opts.log } : {}),
-    });
-  }
-  return discover(opts.backend, {
+  // What discovery needs, whether from one libvirt connection or from each named hypervisor.
+  const common = {
     selectors,
     all: opts.all,
     sources: addressSources(opts.config),
@@ -110,7 +97,9 @@ export async function resolveTargets(opts: FleetRunOptions): Promise<VmTarget[]>
     nics: new Map(Object.entries(opts.config.vms).flatMap(([name, s]) => (s.nic ? [[name, s.nic] as const] : []))),
     concurrency: opts.concurrency,
     ...(opts.log ? { log: opts.log } : {}),
-  });
+  };
+  if (hypervisors?.length) return discoverHypervisors({ ...common, hypervisors, backendFor: opts.backendFor ?? openHypervisor });
+  return discover(opts.backend, common);
 }
 
 /** One round, with what it was run against (for state and actions). */

@@ -30,6 +30,7 @@ export interface JumpHopTarget {
   port: number;
   user: string;
   identityFiles: string[];
+  /** true: also try ssh-agent after the files; false: never; undefined: only when there are no files. */
   useAgent?: boolean;
   agentSocket?: string;
   knownHostsFile: string;
