@@ -66,6 +66,19 @@ async function check(args: string[]): Promise<{ report: FleetReport; code: numbe
   return { report, code: r.code, wallMs, stderr: r.stderr };
 }
 
+/** `redis-cli ping` in the guest, with the host action that must never run on a network fault (it would reboot). */
+function redisPing(marker: string, timing: Record<string, string>): CheckSpec {
+  return {
+    name: 'redis-ping',
+    type: 'command',
+    exec: 'redis-cli -h 127.0.0.1 ping',
+    expected_output: 'PONG',
+    ...timing,
+    failure_threshold: 2,
+    on_failure: { command: `echo reboot {{vm}} >> ${marker}`, where: 'host' },
+  };
+}
+
 interface FaultCase {
   fault: string[];
   phase: string;
@@ -131,15 +144,7 @@ suite('network faults', { timeout: 120_000 }, () => {
   ])('check --store, three runs with %s %s: no streak advanced, no action run (host action included)', async (...fault) => {
     const marker = path.join(await mkdtemp(path.join(tmpdir(), 'clonebox-marker-')), 'marker');
     const { config, dir } = await configFile(L, [
-      {
-        name: 'redis-ping',
-        type: 'command',
-        exec: 'redis-cli -h 127.0.0.1 ping',
-        expected_output: 'PONG',
-        timeout: '2s',
-        failure_threshold: 2,
-        on_failure: { command: `echo reboot {{vm}} >> ${marker}`, where: 'host' },
-      },
+      redisPing(marker, { timeout: '2s' }),
       { name: 'api', type: 'http', url: 'http://localhost:8080/health', timeout: '2s', failure_threshold: 2, on_failure: `echo x >> ${marker}` },
     ]);
     const db = path.join(dir, 'health.db');
@@ -201,16 +206,7 @@ suite('network faults', { timeout: 120_000 }, () => {
     ])('%s mid-session, then %s', async (on, off) => {
       const marker = path.join(await mkdtemp(path.join(tmpdir(), 'clonebox-marker-')), 'marker');
       const { config, dir } = await configFile(L, [
-        {
-          name: 'redis-ping',
-          type: 'command',
-          exec: 'redis-cli -h 127.0.0.1 ping',
-          expected_output: 'PONG',
-          interval: '1s',
-          timeout: '1s',
-          failure_threshold: 2,
-          on_failure: { command: `echo reboot {{vm}} >> ${marker}`, where: 'host' },
-        },
+        redisPing(marker, { interval: '1s', timeout: '1s' }),
       ]);
       try {
         const w = watch(['web-2', '--config', config, '--no-store']);
