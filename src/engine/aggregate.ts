@@ -36,13 +36,15 @@ export function worstStatus(statuses: Iterable<HealthStatus>): HealthStatus {
 export function buildVmReport(
   base: Pick<VMHealthReport, 'vm_name' | 'timestamp' | 'duration_ms'> & Partial<Pick<VMHealthReport, 'hypervisor' | 'address' | 'domain_state' | 'reason'>>,
   raw: CheckResult[],
-  /** The reason says only that the guest was not reached: the checks that did run (from the host) are still judged. */
-  opts: { judgeChecks?: boolean } = {},
 ): VMHealthReport {
   const checks = raw.map((c) => ({ ...c, message: redactText(c.message), details: redactDeep(c.details) }));
   if (base.reason) base = { ...base, reason: redactText(base.reason) };
   const counts = countStatuses(checks.map((c) => c.status));
-  const overall = base.reason && !opts.judgeChecks ? 'UNKNOWN' : overallStatus(checks);
+  // A reason with no check run (shut off, no address, libvirt error) means the VM could not be evaluated. A reason
+  // beside checks that ran (the guest not reached, its host checks judged) leaves the verdict to those checks: so
+  // every place that rebuilds a report (thresholds, the watch) keeps it without having to be told.
+  const evaluated = checks.some((c) => c.transport !== 'none');
+  const overall = base.reason && !evaluated ? 'UNKNOWN' : overallStatus(checks);
   return {
     vm_name: base.vm_name,
     ...(base.hypervisor ? { hypervisor: base.hypervisor } : {}),

@@ -240,9 +240,7 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
   );
   // A refused SSH configuration is said once, as the VM's reason, when it kept every guest check from running.
   const notReached = problem && checks.some((c) => c.details.transport_error === 'config') ? problem : guestNotReached(vm.checks, checks);
-  return buildVmReport({ ...base, ...(notReached ? { reason: notReached } : {}), duration_ms: Math.round(performance.now() - t0) }, checks, {
-    judgeChecks: true,
-  });
+  return buildVmReport({ ...base, ...(notReached ? { reason: notReached } : {}), duration_ms: Math.round(performance.now() - t0) }, checks);
 }
 
 /** Transport failures that mean the guest's sshd was never reached (not a refused tunnel, not a busy channel). */

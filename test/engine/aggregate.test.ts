@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { overallStatus, worstStatus } from '../../src/engine/aggregate.js';
-import type { HealthStatus } from '../../src/report.js';
+import { buildVmReport, overallStatus, worstStatus } from '../../src/engine/aggregate.js';
+import type { CheckResult, HealthStatus } from '../../src/report.js';
 
 const c = (status: HealthStatus, critical = true) => ({ status, critical });
 
@@ -26,4 +26,32 @@ describe('worstStatus of a fleet', () => {
     [['DEGRADED', 'UNHEALTHY', 'UNKNOWN'], 'UNHEALTHY'],
     [[], 'UNKNOWN'],
   ] as const)('%j → %s', (statuses, expected) => expect(worstStatus(statuses)).toBe(expected));
+});
+
+describe('buildVmReport with a reason', () => {
+  const result = (name: string, status: HealthStatus, transport: CheckResult['transport']): CheckResult => ({
+    name,
+    type: 'tcp',
+    status,
+    timestamp: '2026-01-01T00:00:00.000Z',
+    duration_ms: 1,
+    message: status,
+    critical: false,
+    transport,
+    details: {},
+  });
+  const base = { vm_name: 'web-1', timestamp: '2026-01-01T00:00:00.000Z', duration_ms: 1 };
+
+  it('nothing ran (shut off, no address): UNKNOWN whatever the checks say', () => {
+    const r = buildVmReport({ ...base, reason: 'the VM is shut off' }, [result('a', 'UNKNOWN', 'none'), result('b', 'UNKNOWN', 'none')]);
+    expect(r.overall_status).toBe('UNKNOWN');
+  });
+
+  it('the guest not reached: the checks that ran from the host are judged, also when the report is built again', () => {
+    const checks = [result('guest', 'UNKNOWN', 'ssh'), result('host', 'UNHEALTHY', 'host')];
+    const first = buildVmReport({ ...base, reason: 'guest not reached within 2s: no TCP connection to 10.0.0.5:22' }, checks);
+    expect(first.overall_status).toBe('DEGRADED');
+    // As the thresholds and the watch rebuild it: the same verdict, without being told.
+    expect(buildVmReport({ ...base, reason: first.reason! }, first.checks).overall_status).toBe('DEGRADED');
+  });
 });

@@ -107,14 +107,14 @@ class World {
           // refused, where check-vm.ts says on the report that the guest was not reached.
           if (this.#flip++ % 3 === 0) {
             const r = result('UNKNOWN', `VM ${vm.name}: the SSH connection was lost`, { details: { transport_error: 'closed' } });
-            return resolve(buildVmReport({ ...base, duration_ms: this.checkMs }, [r], { judgeChecks: true }));
+            return resolve(buildVmReport({ ...base, duration_ms: this.checkMs }, [r]));
           }
           const r = result('UNKNOWN', `VM ${vm.name}: connection refused`, { details: { transport_error: 'refused' } });
-          return resolve(buildVmReport({ ...base, reason: 'guest not reached: connection refused', duration_ms: this.checkMs }, [r], { judgeChecks: true }));
+          return resolve(buildVmReport({ ...base, reason: 'guest not reached: connection refused', duration_ms: this.checkMs }, [r]));
         }
         const status = this.status.get(key) ?? 'HEALTHY';
         const r = result(status, status === 'HEALTHY' ? 'fine' : 'HTTP 503');
-        resolve(buildVmReport({ ...base, duration_ms: this.checkMs }, [r], { judgeChecks: true }));
+        resolve(buildVmReport({ ...base, duration_ms: this.checkMs }, [r]));
       };
       const timer = this.clock.setTimeout(() => {
         signal.removeEventListener('abort', onAbort);
@@ -349,7 +349,7 @@ describe("reachability: what a VM's results say about reaching it", () => {
     details: transportError ? { transport_error: transportError } : {},
   });
   const run = (checks: CheckResult[], reason?: string) =>
-    buildVmReport({ vm_name: 'v', timestamp: '2026-01-01T00:00:00.000Z', duration_ms: 1, ...(reason ? { reason } : {}) }, checks, { judgeChecks: true });
+    buildVmReport({ vm_name: 'v', timestamp: '2026-01-01T00:00:00.000Z', duration_ms: 1, ...(reason ? { reason } : {}) }, checks);
   const ssh = { level: 'ssh', reason: 'guest not reached: connection refused' } as const;
   const domain = { level: 'domain', reason: 'the VM is shut off' } as const;
 
