@@ -107,19 +107,8 @@ lock_lab() {
   claim_prefix
 }
 
-# One lab per name prefix: a second checkout that forgot CLONEBOX_LAB_NS must not take over the first one's
-# namespaces (its sshd would answer with other host keys). The claim lapses when the owning lab's directory is gone.
-claim_prefix() {
-  local claims=/run/clonebox-labs owner=""
-  [[ -d $claims ]] || mkdir -p "$claims"
-  if [[ -f $claims/$NSP ]]; then
-    read -r owner <"$claims/$NSP" || true
-    if [[ -n $owner && $owner != "$LAB" && -d $owner/vms ]]; then
-      die "the namespaces $NSP-* belong to the lab at $owner; give this one its own with CLONEBOX_LAB_NS, CLONEBOX_LAB_NET and CLONEBOX_LAB_DIR (see test/lab/README.md), or remove $claims/$NSP if that lab is gone"
-    fi
-  fi
-  [[ $owner == "$LAB" ]] || printf '%s\n' "$LAB" >"$claims/$NSP"
-}
+# shellcheck source=claim.sh
+source "$here/claim.sh"
 
 # Reads a whole file into the variable named $1 (empty when missing), without forking.
 slurp() {

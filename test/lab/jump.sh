@@ -55,18 +55,14 @@ die() { echo "jump: $*" >&2; exit 1; }
 log() { echo "jump: $*" >&2; }
 ((EUID == 0)) || { echo "the jump lab needs root for network namespaces" >&2; exit 2; }
 
+# shellcheck source=claim.sh
+source "$here/claim.sh"
+
 lock_lab() {
   mkdir -p "$LAB"
   exec 9>"$LAB/.lock"
   flock -w 300 9 || die "another lab script has held $LAB/.lock for 5 minutes"
-  # The same claim as fleet.sh: one lab per name prefix.
-  local claims=/run/clonebox-labs owner=""
-  mkdir -p "$claims"
-  if [[ -f $claims/$NSP ]]; then read -r owner <"$claims/$NSP" || true; fi
-  if [[ -n $owner && $owner != "$LAB" && -d $owner/vms ]]; then
-    die "the namespaces $NSP-* belong to the lab at $owner; set CLONEBOX_LAB_NS, CLONEBOX_LAB_NET and CLONEBOX_LAB_DIR (test/lab/README.md)"
-  fi
-  [[ $owner == "$LAB" ]] || printf '%s\n' "$LAB" >"$claims/$NSP"
+  claim_prefix # the same claim as fleet.sh (claim.sh): one lab per name prefix
 }
 
 ns_exists() { [[ -e /run/netns/$1 ]]; }
