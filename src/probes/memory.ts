@@ -22,7 +22,9 @@ export function memoryUsage(info: Map<string, number>): { total_kb: number; avai
 
 export const memoryProbe: Probe<MemoryCheck> = async (check, target, signal) => {
   try {
-    const r = await target.exec('cat /proc/meminfo', { signal });
+    // MemTotal, MemFree, MemAvailable, Buffers, Cached are the first five lines on every kernel (MemAvailable is
+    // absent before 3.14); the resident session reads them without starting a process (transport/resident-script.ts).
+    const r = await target.exec('head -n 5 /proc/meminfo', { signal });
     const usage = r.exitCode === 0 ? memoryUsage(parseMeminfo(r.stdout)) : undefined;
     if (!usage) return { status: 'UNKNOWN', message: `cannot read /proc/meminfo in the guest (exit ${r.exitCode})` };
     const status = judgePercent(usage.percent, check.warning_percent, check.critical_percent);

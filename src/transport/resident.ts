@@ -148,7 +148,7 @@ export class ResidentSession {
       (opened) => {
         if ('refused' in opened) {
           this.#die();
-          this.#handOver(job, job.items);
+          this.#handOver(job.items);
           return;
         }
         const { live, channel, release } = opened;
@@ -305,11 +305,14 @@ export class ResidentSession {
   #mark(stream: 'out' | 'err', kind: string, a: number, b: number): void {
     const job = this.#job;
     if (!job) return;
+    if (kind === 'h') {
+      // The loop runs (the login shell could parse it); the reader half needs the runner's pid to signal it.
+      this.#proven = true;
+      if (Number.isInteger(a)) this.#channel?.write(`p ${a}\n`);
+      return;
+    }
     if (kind === 'b') {
-      if (a === job.g) {
-        job.begun = true;
-        this.#proven = true;
-      }
+      if (a === job.g) job.begun = true;
       return;
     }
     if (kind === 'x') {
@@ -324,6 +327,12 @@ export class ResidentSession {
     else job.errAt = index + 1;
     item.status = b;
     if (++item.ends < 2) return;
+    if (job.killTimer && !item.settled && item.status === 137) {
+      // Killed by our kill (it had just started when the kill came): it did not run to its end; it goes elsewhere.
+      this.#handOver([item]);
+      if (job.items.every((i) => i.ends === 2)) this.#finish(job);
+      return;
+    }
     this.#settle(item, () =>
       item.q.resolve({
         exitCode: Number.isInteger(item.status) ? item.status! : null,
@@ -339,10 +348,7 @@ export class ResidentSession {
   /** The job ended before its last command (stopped or killed): what it did not finish goes to channels of its own. */
   #ended(job: Job): void {
     this.#finish(job);
-    this.#handOver(
-      job,
-      job.items.filter((i) => !i.settled && i.ends < 2),
-    );
+    this.#handOver(job.items.filter((i) => !i.settled && i.ends < 2));
   }
 
   #finish(job: Job): void {
@@ -350,15 +356,15 @@ export class ResidentSession {
     if (this.#job === job) this.#job = undefined;
   }
 
-  #handOver(job: Job, items: Item[]): void {
-    for (const item of items) item.off();
-    const live = items.filter((i) => !i.settled && !i.q.options.signal.aborted);
-    for (const item of items) {
+  #handOver(items: Item[]): void {
+    const open = items.filter((i) => !i.settled);
+    for (const item of open) item.off();
+    const live = open.filter((i) => !i.q.options.signal.aborted);
+    for (const item of open) {
       item.settled = true;
       if (item.q.options.signal.aborted) item.q.reject(item.q.options.signal.reason);
     }
     if (live.length) this.host.fallback(this.conn, live.map((i) => i.q));
-    void job;
   }
 
   #settle(item: Item, how: () => void): void {
@@ -391,15 +397,12 @@ export class ResidentSession {
       this.host.log(
         `VM ${this.conn.target.vm}: the guest's login shell did not run the resident command session (exit ${code ?? 'unknown'}); using a channel per round`,
       );
-      this.#handOver(job, open);
+      this.#handOver(open);
       return;
     }
     if (wasDead && !this.#live?.lost) {
       // We closed it (a kill not confirmed in time, or the pool closing): commands that never started go elsewhere.
-      this.#handOver(
-        job,
-        open.filter((i) => job.items.indexOf(i) > job.outAt || !job.begun),
-      );
+      this.#handOver(open.filter((i) => job.items.indexOf(i) > job.outAt || !job.begun));
     }
     const lost = this.#live?.lost;
     const err = lost

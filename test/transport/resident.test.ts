@@ -34,8 +34,8 @@ async function eventually(check: () => Promise<boolean> | boolean, ms: number): 
 }
 
 const uniqueSleep = (): string => `300.${Math.floor(Math.random() * 1e9)}`;
-/** The resident loop's shell: its command line holds the script (the marks' function name is in it). */
-const loopPids = (): Promise<number[]> => processesWith('__cbx_mark()');
+/** The resident loop's shell: its command line holds the script (and its helper's name). */
+const loopPids = (): Promise<number[]> => processesWith('__cbx_children()');
 
 describe('the resident command session against a real sshd', () => {
   let sshd: TestSshd;
@@ -84,6 +84,34 @@ describe('the resident command session against a real sshd', () => {
     expect(after.residentJobs - before.residentJobs).toBe(3);
     expect(after.residentCommands - before.residentCommands).toBe(24);
     expect(after.connectionsOpened).toBe(1);
+  });
+
+  it('simple commands run in the loop\'s own shell (the same parent every round); anything else in a subshell', async () => {
+    const session = pool.session(sshd.target());
+    const parents = async () => {
+      const [inPlace, sub] = await Promise.all([
+        session.exec(`sh -c 'echo $PPID'`, { signal: signal() }),
+        session.exec(`sh -c 'echo $PPID'; true`, { signal: signal() }),
+      ]);
+      return [inPlace.stdout.trim(), sub.stdout.trim()];
+    };
+    const [a1, s1] = await parents();
+    const [a2, s2] = await parents();
+    expect(a1).toMatch(/^\d+$/);
+    expect(a2).toBe(a1);
+    expect(s1).not.toBe(a1);
+    expect(s2).not.toBe(s1);
+    // A failing simple command, a missing program, a refused word: their own statuses; the session goes on.
+    const [fail, missing, exit] = await Promise.all([
+      session.exec('ls /nonexistent/clonebox', { signal: signal() }),
+      session.exec('no-such-program-clonebox', { signal: signal() }),
+      session.exec('exit 4', { signal: signal() }),
+    ]);
+    expect(fail.exitCode).not.toBe(0);
+    expect(fail.stderr).toMatch(/nonexistent/);
+    expect(missing.exitCode).toBe(127);
+    expect(exit.exitCode).toBe(4);
+    expect((await parents())[0]).toBe(a1);
   });
 
   it('reads a plain file without a process: `cat /proc/self/comm` names the shell, not cat', async () => {
