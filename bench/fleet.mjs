@@ -61,15 +61,25 @@ const SERVE_S = Number(opt('serve', '0'));
 const NS = 'cbx-bench';
 const USER = 'cbxbench';
 const MAX_N = Math.max(...SIZES);
-if (MAX_N > 250) throw new Error('at most 250 VMs (127.0.1.1…127.0.1.250)');
-const STEP_TIMEOUT_MS = 240_000;
+// 250 addresses per /24 (127.0.1.1…127.0.1.250, 127.0.2.1…): ten of them are plenty.
+if (MAX_N > 2500) throw new Error('at most 2500 VMs (127.0.1.1…127.0.10.250)');
+// A step's own bound grows with N: ControlMaster's cold round at N=1000 starts 3000 ssh processes.
+const STEP_TIMEOUT_MS = Math.max(240_000, MAX_N * 600);
+// Descriptors for sshd and every measured client (one socket per VM, more for ControlMaster's masters): as many
+// as the hard limit allows (raising it needs CAP_SYS_RESOURCE, which a container's root may lack).
+const HARD_NOFILE = Number(execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()) || Infinity;
+const NOFILE = Math.min(Math.max(65_536, MAX_N * 16), HARD_NOFILE);
+if (NOFILE < MAX_N * 4) throw new Error(`the open-files hard limit (${HARD_NOFILE}) is too low for N=${MAX_N}: raise it (ulimit -Hn) to ${MAX_N * 4} or more`);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const KEX = 'curve25519-sha256';
 const HOSTKEY_ALG = 'ssh-ed25519';
 
-const addr = (i) => `127.0.1.${i}`; // i = 1…N
+/** i = 1…N: 127.0.1.1…127.0.1.250, then 127.0.2.1…, all on the namespace's loopback. */
+const addr = (i) => `127.0.${1 + Math.floor((i - 1) / 250)}.${1 + ((i - 1) % 250)}`;
 const vmName = (i) => `vm-${String(i).padStart(3, '0')}`;
 const notesFile = path.join(WORK, 'results.jsonl');
+/** `ip` arguments that run a measured client inside the namespace, with the fleet's descriptor limit. */
+const inNs = ['netns', 'exec', NS, 'prlimit', `--nofile=${NOFILE}:${NOFILE}`];
 const say = (s) => process.stderr.write(`fleet: ${s}\n`);
 
 // ───────────────────────────── processes we started, stopped on exit ─────────────────────────────
@@ -209,7 +219,7 @@ function setup() {
   run('chown', ['-R', `${USER}:`, F.home]);
   chmodSync(F.home, 0o700);
   const [t, b] = readFileSync(`${F.hostKey}.pub`, 'utf8').split(' ');
-  writeFileSync(F.knownHosts, Array.from({ length: 250 }, (_, i) => `${addr(i + 1)} ${t} ${b}\n`).join(''));
+  writeFileSync(F.knownHosts, Array.from({ length: MAX_N }, (_, i) => `${addr(i + 1)} ${t} ${b}\n`).join(''));
   writeFileSync(
     F.sshdConfig,
     [
@@ -225,8 +235,9 @@ function setup() {
       'UsePAM no',
       'UseDNS no',
       'StrictModes no',
-      // Fleet-sized: the default 10:30:100 drops handshakes at N=50 (issue 6).
-      'MaxStartups 1000:30:1000',
+      // Fleet-sized: the default 10:30:100 drops handshakes at N=50 (issue 6). It bounds handshakes in
+      // progress (not connections held), so it is sized by the clients' concurrency, not by N.
+      `MaxStartups ${Math.max(1000, MAX_N)}:30:${Math.max(1000, MAX_N)}`,
       'MaxSessions 20',
       'LoginGraceTime 60',
       'AllowTcpForwarding yes',
@@ -243,7 +254,8 @@ function setup() {
   run('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
   mkdirSync('/run/sshd', { recursive: true });
   writeFileSync(F.sshdLog, '');
-  sshd = spawn('ip', ['netns', 'exec', NS, '/usr/sbin/sshd', '-D', '-f', F.sshdConfig, '-E', F.sshdLog], { stdio: 'ignore' });
+  // prlimit execs too: sshdPid is still sshd's own pid.
+  sshd = spawn('ip', ['netns', 'exec', NS, 'prlimit', `--nofile=${NOFILE}:${NOFILE}`, '/usr/sbin/sshd', '-D', '-f', F.sshdConfig, '-E', F.sshdLog], { stdio: 'ignore' });
   started.add(sshd);
   sshdPid = sshd.pid; // ip netns exec execs: this is sshd's own pid
   const http = spawn(
@@ -278,7 +290,7 @@ function prepareSize(n) {
   const nets = [];
   const doms = [];
   for (let i = 1; i <= n; i++) {
-    const want = (127 << 24) + (0 << 16) + (1 << 8) + i;
+    const want = addr(i).split('.').reduce((a, o) => a * 256 + Number(o), 0);
     const base = want - (20 * (i - 1) + 1); // the test driver reports base + 20*(id-1) + 1
     const ip = [24, 16, 8, 0].map((s) => ((base >>> s) & 255).toString()).join('.');
     nets.push(`  <network><name>net-${i}</name><ip address='${ip}' prefix='24'/></network>`);
@@ -416,7 +428,7 @@ async function measure(label, args, env = {}) {
   const acc0 = acceptedCount();
   const t0 = performance.now();
   const r = await new Promise((resolve) => {
-    const c = spawn('ip', ['netns', 'exec', NS, '/usr/bin/time', '-f', '%e %U %S %M', '-o', timeFile, ...args], {
+    const c = spawn('ip', [...inNs, '/usr/bin/time', '-f', '%e %U %S %M', '-o', timeFile, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
     });
@@ -470,7 +482,7 @@ async function cbxCold(dir, cfg) {
 
 /** A long-lived steady-round driver (one SshPool, like watch): one round per request. */
 function startSteady(dir, cfg) {
-  const c = spawn('ip', ['netns', 'exec', NS, process.execPath, path.join(ROOT, 'bench', 'fleet-steady.mjs'), '--config', path.join(dir, cfg), ...concArgs], {
+  const c = spawn('ip', [...inNs, process.execPath, path.join(ROOT, 'bench', 'fleet-steady.mjs'), '--config', path.join(dir, cfg), ...concArgs], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   started.add(c);
@@ -532,7 +544,7 @@ async function watchRun(dir, cfg, n) {
   const rounds = 5;
   const c = spawn(
     'ip',
-    ['netns', 'exec', NS, ...clonebox, 'health', 'watch', '--all', '--no-store', '--json', '--interval', '10s', '--rounds', String(rounds), '--config', path.join(dir, cfg), ...concArgs],
+    [...inNs, ...clonebox, 'health', 'watch', '--all', '--no-store', '--json', '--interval', '10s', '--rounds', String(rounds), '--config', path.join(dir, cfg), ...concArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   started.add(c);

@@ -94,11 +94,62 @@ export function patternsMatch(patterns: string, name: string): boolean {
   return matched;
 }
 
+/**
+ * The entries that may name `name` (or are @revoked), in file order. Entries whose patterns are plain names are
+ * looked up by name; the rest (wildcards, negations, hashed names, @revoked) are always candidates. A cold round
+ * over N VMs with an N-line file looked at every line for every VM: at N=1,000, 2 M pattern matches, 0.2 s of CPU.
+ */
+function candidates(entries: KnownHostEntry[], name: string): KnownHostEntry[] {
+  if (entries.length < 16) return entries;
+  let index = indexes.get(entries);
+  if (!index) {
+    index = buildIndex(entries);
+    indexes.set(entries, index);
+  }
+  const named = index.byName.get(name.toLowerCase());
+  if (!named) return index.always;
+  if (index.always.length === 0) return named;
+  // Both lists are in file order: merge them.
+  const out: KnownHostEntry[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < named.length || j < index.always.length) {
+    if (j >= index.always.length || (i < named.length && named[i]!.line < index.always[j]!.line)) out.push(named[i++]!);
+    else out.push(index.always[j++]!);
+  }
+  return out;
+}
+
+interface KnownHostsIndex {
+  byName: Map<string, KnownHostEntry[]>;
+  always: KnownHostEntry[];
+}
+
+const indexes = new WeakMap<KnownHostEntry[], KnownHostsIndex>();
+
+function buildIndex(entries: KnownHostEntry[]): KnownHostsIndex {
+  const byName = new Map<string, KnownHostEntry[]>();
+  const always: KnownHostEntry[] = [];
+  for (const e of entries) {
+    const names = e.patterns.split(',');
+    if (e.marker || e.patterns.startsWith('|') || names.some((p) => p === '' || p.startsWith('!') || /[*?]/.test(p))) {
+      always.push(e);
+      continue;
+    }
+    for (const n of new Set(names.map((p) => p.toLowerCase()))) {
+      const list = byName.get(n);
+      if (list) list.push(e);
+      else byName.set(n, [e]);
+    }
+  }
+  return { byName, always };
+}
+
 /** The key types recorded for host:port (to prefer them when negotiating, as ssh(1) does). */
 export function recordedKeyTypes(entries: KnownHostEntry[], host: string, port: number): string[] {
   const name = knownHostName(host, port);
   const types: string[] = [];
-  for (const e of entries) {
+  for (const e of candidates(entries, name)) {
     if (!e.marker && patternsMatch(e.patterns, name) && !types.includes(e.keyType)) types.push(e.keyType);
   }
   return types;
@@ -109,7 +160,7 @@ export function checkHostKey(entries: KnownHostEntry[], host: string, port: numb
   const keyType = blobKeyType(key) ?? 'unknown';
   let changed: { line: number; keyType: string } | undefined;
   const otherTypes: { line: number; keyType: string }[] = [];
-  for (const e of entries) {
+  for (const e of candidates(entries, name)) {
     if (e.marker === 'revoked') {
       if (e.key.equals(key)) return { kind: 'revoked', line: e.line };
       continue;

@@ -101,6 +101,36 @@ describe('checkHostKey', () => {
     expect(hostKeyAlgorithms([])[0]).toBe('ssh-ed25519');
   });
 
+  describe('in a file long enough to be looked up by name', () => {
+    const padded = parseKnownHosts(
+      [
+        file,
+        ...Array.from({ length: 40 }, (_, i) => `10.1.0.${i} ssh-ed25519 ${b64(ED_B)}`),
+        `WEB-9,10.0.0.9 ssh-ed25519 ${b64(ED_B)}`,
+        `10.0.0.*,!10.0.0.6 ssh-rsa ${b64(RSA)}`,
+        `${hashed('10.0.0.10')} ssh-ed25519 ${b64(ED_A)}`,
+      ].join('\n'),
+    );
+    it.each<[string, number, Buffer, HostKeyVerdict, string]>([
+      ['10.0.0.5', 2222, ED_A, { kind: 'match', line: 4 }, 'the recorded key'],
+      ['10.0.0.5', 2222, ED_B, { kind: 'changed', line: 4, keyType: 'ssh-ed25519' }, 'same type, other key'],
+      ['10.0.0.6', 22, ED_B, { kind: 'match', line: 6 }, 'a later line of the same host matches; the negation leaves it out'],
+      ['10.0.0.7', 22, ED_A, { kind: 'unknown', otherTypes: [{ line: 7, keyType: 'ssh-rsa' }, { line: 52, keyType: 'ssh-rsa' }] }, 'plain and wildcard lines, in file order'],
+      ['web-9', 22, ED_B, { kind: 'match', line: 51 }, 'one name of several, case-insensitively'],
+      ['10.0.0.9', 22, ED_A, { kind: 'changed', line: 51, keyType: 'ssh-ed25519' }, 'the other name of that line'],
+      ['10.0.0.10', 22, ED_A, { kind: 'match', line: 53 }, 'a hashed line'],
+      ['10.1.0.39', 22, ED_B, { kind: 'match', line: 50 }, 'a plain line far down'],
+      ['10.1.0.39', 22, blob('ssh-ed25519', 'stolen'), { kind: 'revoked', line: 8 }, '@revoked still refuses for every host'],
+    ])('%s:%i → %o (%s)', (host, port, key, verdict) => {
+      expect(checkHostKey(padded, host, port, key)).toEqual(verdict);
+    });
+    it('lists the recorded key types of plain and wildcard lines', () => {
+      expect(recordedKeyTypes(padded, '10.0.0.7', 22)).toEqual(['ssh-rsa']);
+      expect(recordedKeyTypes(padded, '10.0.0.5', 22)).toEqual(['ssh-rsa']);
+      expect(recordedKeyTypes(padded, '10.0.0.6', 22)).toEqual(['ssh-ed25519']);
+    });
+  });
+
   it('prints fingerprints as ssh-keygen does', () => {
     expect(fingerprint(ED_A)).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
   });
