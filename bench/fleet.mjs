@@ -15,7 +15,7 @@
  * there for the host probes; a libvirt test-driver XML mapping vm-001…vm-N to those addresses.
  * Nothing leaves the namespace: every measured client runs inside it (`ip netns exec`).
  *
- * Methods (3 guest commands per host: `echo PONG`, `df -P -k /`, `cat /proc/meminfo`):
+ * Methods (3 guest commands per host: `echo PONG`, `df -P -k /`, `head -n 5 /proc/meminfo`):
  *   cbx      clonebox, 3 guest probes (command, disk, memory): cold = `health check --all` (new process);
  *            steady = a round on a pool kept open (bench/fleet-steady.mjs, the library watch runs on)
  *   cbx5     the same plus http + tcp host probes (reported beside, not in the ratios)
@@ -353,7 +353,7 @@ S="${sshCmd}"
 one() {
   $S "$1" 'echo PONG' >/dev/null || echo "FAIL $1 ping" >&2
   $S "$1" 'df -P -k /' >/dev/null || echo "FAIL $1 df" >&2 &
-  $S "$1" 'cat /proc/meminfo' >/dev/null || echo "FAIL $1 meminfo" >&2 &
+  $S "$1" 'head -n 5 /proc/meminfo' >/dev/null || echo "FAIL $1 meminfo" >&2 &
   wait
 }
 for h in ${hosts}; do one "$h" & done
@@ -368,7 +368,7 @@ S="${sshCmd}"
 for h in ${hosts}; do
   $S "$h" 'echo PONG' >/dev/null || echo "FAIL $h ping" >&2 &
   $S "$h" 'df -P -k /' >/dev/null || echo "FAIL $h df" >&2 &
-  $S "$h" 'cat /proc/meminfo' >/dev/null || echo "FAIL $h meminfo" >&2 &
+  $S "$h" 'head -n 5 /proc/meminfo' >/dev/null || echo "FAIL $h meminfo" >&2 &
 done
 wait
 `,
@@ -380,7 +380,7 @@ wait
 # Three ad-hoc calls (one per command); connections persist between them (ControlPersist).
 export ANSIBLE_SSH_CONTROL_PATH_DIR=$1
 rc=0
-for c in 'echo PONG' 'df -P -k /' 'cat /proc/meminfo'; do
+for c in 'echo PONG' 'df -P -k /' 'head -n 5 /proc/meminfo'; do
   ansible fleet -i ${dir}/inventory.ini -m command -a "$c" -o >/dev/null || { rc=1; echo "FAIL ansible $c" >&2; }
 done
 exit $rc

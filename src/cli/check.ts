@@ -12,6 +12,7 @@ import { OUTPUTS, wantColor, writeOutputFile, type OutputName } from '../outputs
 import { EXIT_CODES, type FleetReport } from '../report.js';
 import { SshPool } from '../transport/ssh-pool.js';
 import { redactText } from '../util/redact.js';
+import { interactive, StatusLine } from './progress.js';
 import { gatePasses, waitUntilHealthy, type FailOn } from './wait.js';
 
 export interface CheckCommandOptions {
@@ -40,7 +41,7 @@ export interface CheckCommandOptions {
 
 export interface CommandIO {
   stdout: { write(s: string): unknown; isTTY?: boolean };
-  stderr: { write(s: string): unknown; isTTY?: boolean };
+  stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
 }
 
 /**
@@ -70,7 +71,18 @@ export async function emit(report: FleetReport, opts: Pick<CheckCommandOptions, 
   }
 }
 
-export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal: AbortSignal): Promise<{ exitCode: number; report: FleetReport }> {
+export async function runCheck(opts: CheckCommandOptions, rawIo: CommandIO, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env): Promise<{ exitCode: number; report: FleetReport }> {
+  // Progress on a terminal (src/cli/progress.ts): every stderr write below goes through it, so none lands mid-line.
+  const status = new StatusLine(rawIo.stderr, { live: interactive(rawIo.stderr, env) });
+  const io: CommandIO = { stdout: rawIo.stdout, stderr: status.stderr };
+  try {
+    return await checkOnce(opts, io, signal, status);
+  } finally {
+    status.close();
+  }
+}
+
+async function checkOnce(opts: CheckCommandOptions, io: CommandIO, signal: AbortSignal, status: StatusLine): Promise<{ exitCode: number; report: FleetReport }> {
   const config = await loadConfig(opts.config);
   if (config.hypervisors?.length && opts.connect) {
     throw new UsageError(`--connect names one libvirt, but ${opts.config} lists hypervisors:; leave out --connect, or the hypervisors: list`);
@@ -97,6 +109,14 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
   // Alerting needs the store: its outbox is written in the round's transaction (docs/alerting.md).
   const alerting = store ? alertingFromConfig(config) : undefined;
   const round = async (roundSignal: AbortSignal): Promise<FleetReport> => {
+    status.beginRound();
+    try {
+      return await checkRound(roundSignal);
+    } finally {
+      status.endRound();
+    }
+  };
+  const checkRound = async (roundSignal: AbortSignal): Promise<FleetReport> => {
     const r = await runFleetRound({
       config,
       selectors: opts.vms,
@@ -119,6 +139,7 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
         said.set(vm.name, line);
       },
       log,
+      onProgress: status.onProgress,
     });
     if (!store) return r.report;
     // Stateful: thresholds from the stored streaks, actions on hard transitions (docs/state.md).
@@ -131,20 +152,26 @@ export async function runCheck(opts: CheckCommandOptions, io: CommandIO, signal:
   try {
     let report: FleetReport;
     if (opts.waitMs !== undefined) {
-      const tty = Boolean(io.stderr.isTTY);
       const result = await waitUntilHealthy({
         waitMs: opts.waitMs,
         intervalMs: opts.waitIntervalMs ?? 5000,
         failOn,
         round,
         signal,
-        // On a terminal one line redrawn in place; elsewhere (CI logs) a plain line per round.
-        progress: (line, final) => io.stderr.write(tty ? `\r\x1b[2K${final ? `clonebox: ${line}\n` : `clonebox: ${line}`.slice(0, 200)}` : `clonebox: ${line}\n`),
+        // On a terminal one line redrawn in place (a slow round's progress takes it while it runs); elsewhere
+        // (CI logs) a plain line per round.
+        progress: (line, final) => {
+          if (final || !status.live) {
+            status.hold(undefined);
+            io.stderr.write(`clonebox: ${line}\n`);
+          } else status.hold(`clonebox: ${line}`);
+        },
       });
       report = result.report;
     } else {
       report = await round(signal);
     }
+    status.close(); // the report never shares a line with the progress
     await emit(report, opts, io);
     // Deliver what this run (or an earlier one) left in the outbox, bounded by the providers' timeouts.
     if (store && alerting) await deliverAtEnd(store, alerting, io, opts.verbose);

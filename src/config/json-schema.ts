@@ -181,6 +181,7 @@ export const DESCRIPTIONS = {
     host_key_policy: 'strict: unknown host keys are refused; accept-new: recorded on first contact. A changed key is always refused. Default: strict.',
     connect_timeout: 'How long to wait for the SSH connection. Default: 10s.',
     max_sessions: 'Channels open at once on one connection (sshd\'s MaxSessions). Default: 10.',
+    resident_session: 'Keep one command session per VM open across rounds, so a steady round opens no channel and starts no login shell (docs/configuration.md). false: a channel per round. Default: true.',
     proxy_jump: 'Jump hosts as OpenSSH\'s ProxyJump: `[user@]host[:port]`, comma-separated, first hop first; `none` for a direct connection. Default: ProxyJump from ~/.ssh/config, else none.',
     config_file: 'OpenSSH client config to honour (Host patterns, Match, Include; docs/ssh.md). Default: ~/.ssh/config.',
     use_ssh_config: 'false: ignore the OpenSSH client config. Default: true.',

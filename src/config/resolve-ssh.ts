@@ -27,7 +27,7 @@ export type HostKeyPolicy = 'strict' | 'accept-new';
 /** One jump host, resolved: exactly what the transport dials (connect.ts), handed over as it is. */
 export type JumpHop = JumpHopTarget;
 
-export type SshSettingName = 'address' | 'user' | 'port' | 'identity' | 'agent' | 'known_hosts' | 'host_key_policy' | 'connect_timeout' | 'keepalive' | 'proxy_jump' | 'max_sessions';
+export type SshSettingName = 'address' | 'user' | 'port' | 'identity' | 'agent' | 'known_hosts' | 'host_key_policy' | 'connect_timeout' | 'keepalive' | 'proxy_jump' | 'max_sessions' | 'resident_session';
 
 export interface ResolvedSsh {
   /** HostName from ~/.ssh/config: connect here instead of the address libvirt reported. */
@@ -46,6 +46,8 @@ export interface ResolvedSsh {
   /** ServerAliveInterval; unset: the pool's default. */
   keepaliveMs?: number;
   maxSessions: number;
+  /** The resident command session (transport/resident.ts); false: a channel per round. */
+  residentSession: boolean;
   /** Jump hosts, first hop first; empty for a direct connection. */
   jump: JumpHop[];
   /** Where each effective setting came from: `flag --accept-new-host-keys`, `vms.web-1.ssh.user`, `~/.ssh/config line 4`, `default`. */
@@ -230,6 +232,7 @@ export function resolveSsh(config: CloneboxConfig, name: string, options: Resolv
   const keepaliveMs = file.serverAliveIntervalMs?.value;
   sources.keepalive = file.serverAliveIntervalMs ? whereWritten(file.serverAliveIntervalMs) : 'default';
   const maxSessions = set('max_sessions', fromLayers(layers, 'max_sessions'), 10);
+  const residentSession = set('resident_session', fromLayers(layers, 'resident_session'), true);
 
   // A hypervisor's own `jump` ranks between the VM's and the global ssh: settings; the jump its remote URI only
   // implies ranks just above the defaults (below ~/.ssh/config).
@@ -270,6 +273,7 @@ export function resolveSsh(config: CloneboxConfig, name: string, options: Resolv
     connectTimeoutMs,
     ...(keepaliveMs ? { keepaliveMs } : {}),
     maxSessions,
+    residentSession,
     jump,
     sources,
     ...(problems.length ? { problem: problems[0] } : {}),
@@ -313,6 +317,7 @@ export function describeSsh(name: string, ssh: ResolvedSsh, address: string | un
     `connect timeout ${formatDuration(ssh.connectTimeoutMs)} ${at(s.connect_timeout)}`,
     ...(ssh.keepaliveMs ? [`keepalive ${formatDuration(ssh.keepaliveMs)} ${at(s.keepalive)}`] : []),
     `max sessions ${ssh.maxSessions} ${at(s.max_sessions)}`,
+    `command session ${ssh.residentSession && ssh.maxSessions > 1 ? 'resident' : 'a channel per round'} ${at(s.resident_session)}`,
     `jump ${ssh.jump.length ? ssh.jump.map((h) => `${h.name} (${h.user}@${h.host}:${h.port})`).join(' → ') : 'none'} ${at(s.proxy_jump)}`,
   ];
   return `VM ${name}: ssh ${parts.join('; ')}`;

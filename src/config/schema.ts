@@ -277,6 +277,8 @@ export const SshSettings = z.strictObject({
   connect_timeout: PositiveDuration.optional(),
   /** Channels open at once on one connection; sshd's MaxSessions (10 by default). */
   max_sessions: z.number().int().min(1).max(100).optional(),
+  /** false: a channel per round instead of the resident command session (docs/configuration.md). */
+  resident_session: z.boolean().optional(),
   /** Jump hosts, as OpenSSH's ProxyJump: `[user@]host[:port]`, several separated by commas (first hop first), or `none`. */
   proxy_jump: z.string().min(1).optional(),
   /** The OpenSSH client config to honour (default ~/.ssh/config; docs/ssh.md). */

@@ -185,6 +185,7 @@ export function sshTargetFor(vm: ResolvedVm, address: string): SshTarget {
     hostKeyPolicy: s.hostKeyPolicy,
     connectTimeoutMs: s.connectTimeoutMs,
     maxSessions: s.maxSessions,
+    ...(s.residentSession ? {} : { residentSession: false }),
     ...(s.keepaliveMs ? { keepaliveMs: s.keepaliveMs } : {}),
     ...(s.jump.length ? { jump: s.jump } : {}),
   };

@@ -38,7 +38,15 @@ export interface FleetRunOptions {
   onResolved?: (vm: ResolvedVm, target: VmTarget) => void;
   /** Verbose notes from discovery (an address libvirt reported that is not used). */
   log?: (msg: string) => void;
+  /** Told how many VMs the round has and as each one's checks start and finish (the CLI's progress line). */
+  onProgress?: (event: FleetProgress) => void;
 }
+
+/** How far a round is: its VMs once found, then each VM as its checks start (past `--concurrency`) and end. */
+export type FleetProgress =
+  | { kind: 'targets'; total: number }
+  | { kind: 'vm-started'; vm: string }
+  | { kind: 'vm-finished'; vm: string };
 
 /** Resolve every target's settings: its address is the second name matched in ~/.ssh/config. */
 export function resolveAll(config: CloneboxConfig, targets: readonly VmTarget[], opts: Pick<FleetRunOptions, 'acceptNewHostKeys' | 'sshConfigs' | 'onResolved'>): ResolvedVm[] {
@@ -130,8 +138,26 @@ export async function runFleetRound(opts: FleetRunOptions): Promise<FleetRound> 
   const vms = filterProbes(resolveAll(opts.config, targets, opts), opts.probes);
   const limit = pLimit(Math.max(1, opts.concurrency));
   const signal = opts.signal ?? new AbortController().signal;
+  // A listener's mistake must not change a verdict: progress is for people, the report is the result.
+  const tell = (e: FleetProgress) => {
+    try {
+      opts.onProgress?.(e);
+    } catch {
+      /* ignored */
+    }
+  };
+  tell({ kind: 'targets', total: targets.length });
   const reports: VMHealthReport[] = await Promise.all(
-    targets.map((t, i) => limit(() => checkVm(vms[i]!, t, { pool: opts.pool, signal, backend: backendOf(opts, t) }))),
+    targets.map((t, i) =>
+      limit(async () => {
+        tell({ kind: 'vm-started', vm: t.name });
+        try {
+          return await checkVm(vms[i]!, t, { pool: opts.pool, signal, backend: backendOf(opts, t) });
+        } finally {
+          tell({ kind: 'vm-finished', vm: t.name });
+        }
+      }),
+    ),
   );
   reports.sort((a, b) => a.vm_name.localeCompare(b.vm_name));
   return { report: buildFleetReport(reports, startedAt, Math.round(performance.now() - t0)), vms, targets };

@@ -2,23 +2,12 @@ import type { MemoryCheck } from '../config/schema.js';
 import { judgePercent, outcomeFromError, thresholdNote } from './common.js';
 import type { Probe } from './types.js';
 
-/** What `memoryUsage` reads: every one of them comes within the first lines of /proc/meminfo. */
-const USAGE_KEYS: readonly string[] = ['MemTotal', 'MemAvailable', 'MemFree', 'Buffers', 'Cached'];
-
-/**
- * kB values of /proc/meminfo by key; with `keys`, only those, and it stops reading once it has them all (the memory
- * probe needs 5 of ~55 lines: a regex match, two strings and a Map entry for every line was 20 KB of garbage per VM
- * per round, the most any probe made).
- */
-export function parseMeminfo(text: string, keys?: readonly string[]): Map<string, number> {
+/** kB values of /proc/meminfo by key. */
+export function parseMeminfo(text: string): Map<string, number> {
   const out = new Map<string, number>();
-  const line = /^(\w+(?:\(\w+\))?):[ \t]+(\d+)/gm;
-  const left = keys ? new Set(keys) : undefined;
-  for (let m = line.exec(text); m; m = line.exec(text)) {
-    const key = m[1]!;
-    if (left && !left.delete(key)) continue;
-    out.set(key, Number(m[2]));
-    if (left?.size === 0) break;
+  for (const line of text.split('\n')) {
+    const m = /^(\w+(?:\(\w+\))?):\s+(\d+)/.exec(line);
+    if (m) out.set(m[1]!, Number(m[2]));
   }
   return out;
 }
@@ -33,8 +22,10 @@ export function memoryUsage(info: Map<string, number>): { total_kb: number; avai
 
 export const memoryProbe: Probe<MemoryCheck> = async (check, target, signal) => {
   try {
-    const r = await target.exec('cat /proc/meminfo', { signal });
-    const usage = r.exitCode === 0 ? memoryUsage(parseMeminfo(r.stdout, USAGE_KEYS)) : undefined;
+    // MemTotal, MemFree, MemAvailable, Buffers, Cached are the first five lines on every kernel (MemAvailable is
+    // absent before 3.14); the resident session reads them without starting a process (transport/resident-script.ts).
+    const r = await target.exec('head -n 5 /proc/meminfo', { signal });
+    const usage = r.exitCode === 0 ? memoryUsage(parseMeminfo(r.stdout)) : undefined;
     if (!usage) return { status: 'UNKNOWN', message: `cannot read /proc/meminfo in the guest (exit ${r.exitCode})` };
     const status = judgePercent(usage.percent, check.warning_percent, check.critical_percent);
     const limit = thresholdNote(status, check);

@@ -60,6 +60,8 @@ export interface SshTarget {
   connectTimeoutMs: number;
   /** Channels open at once on the connection (sshd's MaxSessions, 10 by default). */
   maxSessions: number;
+  /** false: a channel per round, never the resident command session (resident.ts). Default true. */
+  residentSession?: boolean;
   /** Idle time before a keepalive probe (ServerAliveInterval); unset: the context's. */
   keepaliveMs?: number;
   /** Jump hosts to go through, first hop first (ProxyJump); absent or empty: a direct TCP connection. */

@@ -10,6 +10,7 @@ import { BACKOFF_MAX_MS, sleep, targetKey, VmConnection, type OpenedChannel, typ
 import { JumpHosts } from './jump.js';
 import { batchScript, BatchParser, type BatchItem } from './batch.js';
 import { collectExec, withLifeline } from './exec.js';
+import { ResidentSession, type ResidentHost } from './resident.js';
 import type { Release } from './semaphore.js';
 import { TransportError, type ExecOptions, type ExecResult, type GuestSession } from './types.js';
 
@@ -33,6 +34,11 @@ export interface SshPoolOptions {
    * exec channel, each with its own deadline and result (see batch.ts). Default true.
    */
   batchCommands?: boolean;
+  /**
+   * Keep one long-lived command session per VM (resident.ts): a steady round opens no channel and starts no login
+   * shell. Default true; a VM whose shell cannot run it, or whose ssh.max_sessions is 1, keeps a channel per round.
+   */
+  residentSession?: boolean;
 }
 
 export interface PoolStats {
@@ -48,6 +54,13 @@ export interface PoolStats {
   commandChannels: number;
   /** Commands that ran inside a shared (batched) channel. */
   batchedCommands: number;
+  /** Resident command sessions opened (one per VM and connection; resident.ts). */
+  residentSessions: number;
+  /** Jobs (a VM's commands of one tick) and commands run on resident sessions. */
+  residentJobs: number;
+  residentCommands: number;
+  /** Commands killed in the guest past their deadline, the session kept. */
+  residentKills: number;
 }
 
 /** OpenSSH's reasons for refusing a channel (RFC 4254 §5.1). */
@@ -62,8 +75,26 @@ export class SshPool {
   #closed = false;
   readonly log: (msg: string) => void;
   /** @internal */
-  readonly counters = { opened: 0, attempts: 0, sessionRetries: 0, commandChannels: 0, batchedCommands: 0 };
+  readonly counters = {
+    opened: 0,
+    attempts: 0,
+    sessionRetries: 0,
+    commandChannels: 0,
+    batchedCommands: 0,
+    residentSessions: 0,
+    residentJobs: 0,
+    residentCommands: 0,
+    residentKills: 0,
+  };
   readonly #batch: boolean;
+  readonly #resident: boolean;
+  readonly #residentHost: ResidentHost = {
+    open: (conn, signal, script, tracker) =>
+      this.#openChannel(conn, signal, 'the command session', (client, cb) => client.exec(script, cb), true, tracker),
+    fallback: (conn, queued) => this.#perRound(conn, queued),
+    log: (msg) => this.log(msg),
+    counters: this.counters,
+  };
   /** @internal One connection per jump host, shared by the VMs behind it (jump.ts). */
   readonly jumps = new JumpHosts((target) => new VmConnection(target, this));
 
@@ -77,6 +108,7 @@ export class SshPool {
     this.maxBackoffMs = options.maxBackoffMs ?? BACKOFF_MAX_MS;
     this.keepaliveMs = options.keepaliveMs;
     this.#batch = options.batchCommands ?? true;
+    this.#resident = options.residentSession ?? true;
   }
 
   /** A session for one VM; sessions for the same VM share its one connection. Connects lazily. */
@@ -99,6 +131,10 @@ export class SshPool {
       sessionRetries: c.sessionRetries,
       commandChannels: c.commandChannels,
       batchedCommands: c.batchedCommands,
+      residentSessions: c.residentSessions,
+      residentJobs: c.residentJobs,
+      residentCommands: c.residentCommands,
+      residentKills: c.residentKills,
     };
   }
 
@@ -249,7 +285,7 @@ export class SshPool {
 
   #exec(conn: VmConnection, command: string, options: ExecOptions): Promise<ExecResult> {
     if (options.signal.aborted) return Promise.reject(options.signal.reason);
-    if (!this.#batch) return this.#execOne(conn, command, options);
+    if (!this.#batch && !this.#resident) return this.#execOne(conn, command, options);
     return new Promise<ExecResult>((resolve, reject) => {
       conn.pending.push({ command, options, resolve, reject });
       if (conn.flushScheduled) return;
@@ -268,6 +304,29 @@ export class SshPool {
     for (const q of queued) {
       if (q.options.signal.aborted) q.reject(q.options.signal.reason);
       else live.push(q);
+    }
+    if (!live.length) return;
+    if (this.#resident && conn.target.residentSession !== false && conn.target.maxSessions >= 2 && !conn.residentUnsupported) {
+      const session = conn.resident;
+      if (!session || session.dead) {
+        conn.resident = new ResidentSession(conn, this.#residentHost);
+        conn.resident.start(live);
+        return;
+      }
+      if (session.idle) {
+        session.run(live);
+        return;
+      }
+      // Busy with a job of an earlier tick: this one takes channels of its own rather than wait behind it.
+    }
+    this.#perRound(conn, live);
+  }
+
+  /** Commands on channels of their own: batched in one channel per max_sessions commands, a lone one alone. */
+  #perRound(conn: VmConnection, live: QueuedExec[]): void {
+    if (!this.#batch) {
+      for (const q of live) this.#execOne(conn, q.command, q.options).then(q.resolve, q.reject);
+      return;
     }
     // At most max_sessions commands per batch; a lone command (or a lone remainder) takes a channel of its own.
     const size = Math.max(1, conn.target.maxSessions);

@@ -6,6 +6,7 @@
 import type { Client as SshClient, ClientChannel } from 'ssh2';
 import { connect, dialPhaseText, hostPort, type DialProgress, type SshTarget } from './connect.js';
 import { Semaphore, type Release } from './semaphore.js';
+import type { ResidentSession } from './resident.js';
 import type { SshPool } from './ssh-pool.js';
 import { phaseText, TransportError, type ExecOptions, type ExecResult, type TransportPhase } from './types.js';
 
@@ -59,6 +60,7 @@ export function targetKey(t: SshTarget): string {
     t.knownHostsFile,
     t.hostKeyPolicy,
     t.maxSessions,
+    t.residentSession,
     t.keepaliveMs,
     t.jump,
   ]);
@@ -101,6 +103,9 @@ export class VmConnection {
   /** Commands waiting for this tick's batch. */
   pending: QueuedExec[] = [];
   flushScheduled = false;
+  /** The resident command session (resident.ts), and whether the guest's shell proved unable to run it. */
+  resident: ResidentSession | undefined;
+  residentUnsupported = false;
 
   constructor(
     readonly target: SshTarget,
@@ -263,6 +268,7 @@ export class VmConnection {
   /** End the connection; waits (bounded) for its socket to close. A dial in progress is abandoned, never awaited. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.resident?.close();
     const pending = this.#dialing;
     if (pending) {
       pending.abort.abort();

@@ -8,7 +8,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { resolveVm, SshConfigCache } from '../../src/config/resolve.js';
+import { describeSsh, resolveVm, SshConfigCache } from '../../src/config/resolve.js';
 import { expandPathTokens, loadSshClientConfig, parseProxyJump, resolveSshForVm, resolveSshHost } from '../../src/config/ssh-config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cbx-sshcfg-'));
@@ -251,6 +251,17 @@ describe('precedence: flags > vms.NAME.ssh > ssh: > ~/.ssh/config > defaults', (
       for (const [key, source] of Object.entries(row.from)) expect(ssh.sources[key as keyof typeof ssh.sources]).toContain(source);
     });
   }
+
+  it("resident_session: true by default; false for all or per VM, the VM's word first; -v says which", () => {
+    const pick = (yaml: string, vm = 'web-1') => resolveVm(parseConfig(yaml, 'x.yaml'), vm, { sshConfigs: new SshConfigCache() }).ssh;
+    expect(pick('ssh:\n  use_ssh_config: false\n')).toMatchObject({ residentSession: true, sources: { resident_session: 'default' } });
+    const yaml = 'ssh:\n  use_ssh_config: false\n  resident_session: false\nvms:\n  web-1:\n    ssh:\n      resident_session: true\n';
+    expect(pick(yaml, 'web-1').residentSession).toBe(true);
+    expect(pick(yaml, 'web-2')).toMatchObject({ residentSession: false });
+    expect(pick(yaml, 'web-2').sources.resident_session).toContain('resident_session');
+    expect(describeSsh('web-2', pick(yaml, 'web-2'), '10.0.0.2')).toContain('command session a channel per round');
+    expect(describeSsh('web-1', pick(yaml, 'web-1'), '10.0.0.1')).toContain('command session resident');
+  });
 
   it('resolves each jump host through ~/.ssh/config for that host', () => {
     const file = writeConfig('Host hv1\n  HostName 10.0.0.1\n  User admin\n  Port 2222\n  IdentityFile /k/hv\nHost web-*\n  ProxyJump hv1,ops@hv2:2200\n');

@@ -121,15 +121,16 @@ suite('faults', () => {
   });
 
   it('a command sleeping past its timeout is UNHEALTHY in time, and the remote command is stopped', async () => {
-    const marker = `clonebox-sleep-${process.pid}-${Date.now()}`;
+    // The sleep's own argv identifies it (a command's text is on no command line in the resident session).
+    const marker = `sleep 30.${process.pid}${Date.now() % 100_000}`;
     const t0 = Date.now();
-    const report = await runLab(L, ['web-1'], [{ name: 'slow', type: 'command', exec: `sleep 30 && echo ${marker}`, timeout: '1s' }]);
+    const report = await runLab(L, ['web-1'], [{ name: 'slow', type: 'command', exec: `${marker} && echo done`, timeout: '1s' }]);
     expect(checkOf(report, 'web-1', 'slow')).toMatchObject({ status: 'UNHEALTHY', message: expect.stringMatching(/did not finish within 1s/) });
     expect(Date.now() - t0).toBeLessThan(2500);
     // The guest's process table: nothing of ours is left running.
     let left = '';
     for (let i = 0; i < 20; i++) {
-      left = (await labExec('web-1', `pgrep -af '${marker}' | grep -v pgrep || true`)).stdout.trim();
+      left = (await labExec('web-1', `pgrep -af '^${marker}' || true`)).stdout.trim();
       if (!left) break;
       await new Promise((r) => setTimeout(r, 100));
     }

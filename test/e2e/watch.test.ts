@@ -151,13 +151,14 @@ suite('health watch', { timeout: 150_000 }, () => {
   });
 
   it('Ctrl-C stops at once: in-flight probes are killed in the guest, connections closed, exit code = last state', async () => {
-    const tag = `clonebox-watch-slow-${process.pid}`;
-    // `[c]lonebox…` matches the sleep's command line but not the shell running pgrep.
-    const pgrep = `pgrep -f '[c]${tag.slice(1)}'`;
+    // The sleep's own argv identifies it (a command's text is on no command line in the resident session);
+    // `^sleep` matches it but not the shell running pgrep.
+    const tag = `97.${process.pid}`;
+    const pgrep = `pgrep -f '^sleep ${tag}'`;
     const { config } = await tempConfig(L, [
       { name: 'api', type: 'http', url: 'http://localhost:8080/health', timeout: '2s', failure_threshold: 2, critical: true },
       // Runs far longer than the test: it is in flight when Ctrl-C comes.
-      { name: 'slow', type: 'command', exec: `sleep 97 # ${tag}`, timeout: '120s' },
+      { name: 'slow', type: 'command', exec: `sleep ${tag}`, timeout: '120s' },
     ]);
     const w = watch(['web-3', '--config', config, '--interval', '300ms', '--no-store']);
     await w.next('api UNHEALTHY', (e) => e.type === 'transition' && e.check === 'api' && e.to === 'UNHEALTHY');

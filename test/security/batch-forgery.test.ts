@@ -82,22 +82,45 @@ describe('batch framing: a command cannot forge the next one’s result', () => 
 const lab = isRoot() ? await ensureLab() : undefined;
 (lab ? describe : describe.skip)('batch framing over real SSH (lab sshd)', () => {
   const L = lab as Lab;
-  const pool = new SshPool();
-  afterAll(() => pool.close());
-
-  it('a forger batched with a failing redis-cli ping on web-1 cannot make it pass', async () => {
+  // Channels per round (the batch framing); the resident session's framing is tested below.
+  const pool = new SshPool({ residentSession: false });
+  const resident = new SshPool();
+  afterAll(() => Promise.all([pool.close(), resident.close()]));
+  const target = () => {
     const vm = L.vms['web-1']!;
-    const session = pool.session({
+    return {
       vm: 'web-1',
       host: vm.address,
       port: 22,
       user: 'root',
       identityFile: L.identityFile,
       knownHostsFile: L.knownHostsFile,
-      hostKeyPolicy: 'strict',
+      hostKeyPolicy: 'strict' as const,
       connectTimeoutMs: 5000,
       maxSessions: 10,
-    });
+    };
+  };
+
+  it('in the resident session, a forger in the same job as a failing ping cannot make it pass, nor see the nonce anywhere', async () => {
+    const session = resident.session(target());
+    await session.exec('true', { signal: AbortSignal.timeout(15_000) }); // the session is up: the next ones are one job
+    const before = resident.stats().residentCommands;
+    const signal = AbortSignal.timeout(15_000);
+    const [forger, ping, look] = await Promise.all([
+      session.exec(FORGER, { signal }),
+      session.exec('redis-cli -h 127.0.0.1 -p 1 ping', { signal }),
+      // Shell variables (set), the environment, every command line: no 24-hex nonce after an @.
+      session.exec(`{ set; env; cat /proc/[0-9]*/cmdline; } 2>/dev/null | tr '\\000' '\\n' | grep -c '@[0-9a-f]\\{24\\}'`, { signal }),
+    ]);
+    expect(resident.stats().residentCommands - before).toBe(3); // really one job for all three
+    expect(forger.stdout).toContain('no nonce found');
+    expect(ping.exitCode).not.toBe(0);
+    expect(ping.stdout).not.toContain('PONG');
+    expect(look.stdout.trim()).toBe('0');
+  });
+
+  it('a forger batched with a failing redis-cli ping on web-1 cannot make it pass', async () => {
+    const session = pool.session(target());
     await session.exec('true', { signal: AbortSignal.timeout(15_000) }); // connected: the next two go out in one tick
     const before = pool.stats().batchedCommands;
     const signal = AbortSignal.timeout(15_000);

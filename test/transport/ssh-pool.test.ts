@@ -61,7 +61,8 @@ describe('SshPool against a real sshd', () => {
 
   beforeAll(async () => {
     sshd = await startSshd({ maxSessions: 10 });
-    pool = new SshPool({ log: (m) => logs.push(m) });
+    // Channels per round, batched or not: the resident session (the default) has tests of its own (resident.test.ts).
+    pool = new SshPool({ log: (m) => logs.push(m), residentSession: false });
   });
   afterAll(async () => {
     await pool?.close();
@@ -107,7 +108,7 @@ describe('SshPool against a real sshd', () => {
 
   it('runs 25 commands at once on ONE connection, never more than MaxSessions (10) channels open', async () => {
     // One channel per command (batching off): this is about the channel limit.
-    const pool = new SshPool({ batchCommands: false });
+    const pool = new SshPool({ batchCommands: false, residentSession: false });
     onTestFinished(() => pool.close());
     const session = pool.session(sshd.target());
     await session.exec('true', { signal: signal() });
