@@ -239,7 +239,8 @@ export class ResidentSession {
         );
       if (job.items.every((i) => i.settled)) {
         if (this.#state === 'opening') opening?.abort(new Error('nobody waits'));
-        else if (isTimeout(reason)) this.#wedged();
+        // Only a loop that already ran is wedged: a login shell still starting (a slow rc file) just runs late.
+        else if (isTimeout(reason) && this.#proven) this.#wedged();
       }
       return;
     }

@@ -6,7 +6,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ensureLab, isRoot, labFault, REPO_ROOT, run, type Lab } from '../lab/lab.js';
+import { ensureLab, isRoot, labExec, labFault, REPO_ROOT, run, type Lab } from '../lab/lab.js';
 
 const BIN = path.join(REPO_ROOT, 'bin', 'clonebox.js');
 const lab = isRoot() ? await ensureLab() : undefined;
@@ -23,6 +23,15 @@ suite('--wait: the CI gate', () => {
 
   it('a service that starts late: the gate passes as soon as it serves (exit 0)', async () => {
     await labFault('web-2', 'stop', 'nginx');
+    // The precondition, checked inside the guest: nothing answers on its 127.0.0.1:8080 any more.
+    const probe = `curl -s -o /dev/null -m 2 -w '%{http_code}' http://127.0.0.1:8080/health || true`;
+    let answer = '';
+    for (let i = 0; i < 20; i++) {
+      answer = (await labExec('web-2', probe)).stdout.trim();
+      if (answer === '000') break;
+      await labFault('web-2', 'stop', 'nginx');
+    }
+    expect(answer, 'web-2 still answers on 127.0.0.1:8080 after nginx was stopped').toBe('000');
     const t0 = Date.now();
     const gate = clonebox(['health', 'check', 'web-2', '--probe', 'api-health', '--wait', '60s', '--wait-interval', '500ms', '--config', L.configPath]);
     await new Promise((r) => setTimeout(r, 3000));
