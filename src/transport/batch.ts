@@ -64,23 +64,20 @@ export function batchScript(items: readonly BatchItem[], nonce: string = randomB
   return { script: `IFS= read -r __clonebox_n || exit 125\n${withLifeline(parts.join('\n'))}`, nonce, stdin: `${nonce}\n` };
 }
 
-/** One stream (stdout or stderr) of a batch channel, cut into the commands' parts: `OUTPUT\n@NONCE e I STATUS\n` each. */
-class FramedStream {
+/**
+ * Splits one framed stream into output and `\n@NONCE KIND A B\n` marks (batch channels use `e`, the resident session
+ * resident.ts `h b e x`). Streaming: only what could be the start of a mark is held back.
+ */
+export class MarkStream {
   readonly #mark: Buffer;
   #buf: Buffer = Buffer.alloc(0);
-  /** The command whose output is being read: they run in order. */
-  #current = 0;
-
-  get current(): number {
-    return this.#current;
-  }
 
   constructor(
     nonce: string,
-    private readonly onData: (index: number, chunk: Buffer) => void,
-    private readonly onEnd: (index: number, status: number) => void,
+    private readonly onData: (chunk: Buffer) => void,
+    private readonly onMark: (kind: string, a: number, b: number) => void,
   ) {
-    this.#mark = Buffer.from(`\n@${nonce} e `);
+    this.#mark = Buffer.from(`\n@${nonce} `);
   }
 
   push(chunk: Buffer): void {
@@ -88,24 +85,48 @@ class FramedStream {
     for (;;) {
       const at = this.#buf.indexOf(this.#mark);
       if (at === -1) {
-        // Hand over all but what could be the start of a mark.
         const keep = Math.min(this.#buf.length, this.#mark.length - 1);
-        if (this.#buf.length > keep) this.onData(this.#current, this.#buf.subarray(0, this.#buf.length - keep));
+        if (this.#buf.length > keep) this.onData(this.#buf.subarray(0, this.#buf.length - keep));
         this.#buf = this.#buf.subarray(this.#buf.length - keep);
         return;
       }
       if (at > 0) {
-        this.onData(this.#current, this.#buf.subarray(0, at));
+        this.onData(this.#buf.subarray(0, at));
         this.#buf = this.#buf.subarray(at);
       }
       const nl = this.#buf.indexOf(10, this.#mark.length);
-      if (nl === -1) return; // the mark came, its index and status not yet
-      const [index, status] = this.#buf.subarray(this.#mark.length, nl).toString('latin1').split(' ').map(Number);
+      if (nl === -1) return;
+      const [kind = '', a = 'x', b = 'x'] = this.#buf.subarray(this.#mark.length, nl).toString('latin1').split(' ');
       this.#buf = this.#buf.subarray(nl + 1);
-      if (index === undefined || !Number.isInteger(index)) continue;
-      this.#current = index + 1;
-      this.onEnd(index, status ?? Number.NaN);
+      this.onMark(kind, Number(a), Number(b));
     }
+  }
+}
+
+/** One stream (stdout or stderr) of a batch channel, cut into the commands' parts: `OUTPUT\n@NONCE e I STATUS\n` each. */
+class FramedStream {
+  readonly #marks: MarkStream;
+  /** The command whose output is being read: they run in order. */
+  #current = 0;
+
+  get current(): number {
+    return this.#current;
+  }
+
+  constructor(nonce: string, onData: (index: number, chunk: Buffer) => void, onEnd: (index: number, status: number) => void) {
+    this.#marks = new MarkStream(
+      nonce,
+      (chunk) => onData(this.#current, chunk),
+      (kind, index, status) => {
+        if (kind !== 'e' || !Number.isInteger(index)) return;
+        this.#current = index + 1;
+        onEnd(index, status);
+      },
+    );
+  }
+
+  push(chunk: Buffer): void {
+    this.#marks.push(chunk);
   }
 }
 

@@ -25,6 +25,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ClientChannel } from 'ssh2';
+import { MarkStream } from './batch.js';
 import { OutputCap } from './exec.js';
 import { commandLines, RESIDENT_SCRIPT } from './resident-script.js';
 import { TransportError, type ExecResult } from './types.js';
@@ -41,42 +42,6 @@ export interface ResidentHost {
   fallback(conn: VmConnection, queued: QueuedExec[]): void;
   log(msg: string): void;
   counters: { residentSessions: number; residentJobs: number; residentCommands: number; residentKills: number };
-}
-
-/** Splits one stream of the session into output and `\n@NONCE KIND A B\n` marks. */
-class MarkStream {
-  readonly #mark: Buffer;
-  #buf: Buffer = Buffer.alloc(0);
-
-  constructor(
-    nonce: string,
-    private readonly onData: (chunk: Buffer) => void,
-    private readonly onMark: (kind: string, a: number, b: number) => void,
-  ) {
-    this.#mark = Buffer.from(`\n@${nonce} `);
-  }
-
-  push(chunk: Buffer): void {
-    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
-    for (;;) {
-      const at = this.#buf.indexOf(this.#mark);
-      if (at === -1) {
-        const keep = Math.min(this.#buf.length, this.#mark.length - 1);
-        if (this.#buf.length > keep) this.onData(this.#buf.subarray(0, this.#buf.length - keep));
-        this.#buf = this.#buf.subarray(this.#buf.length - keep);
-        return;
-      }
-      if (at > 0) {
-        this.onData(this.#buf.subarray(0, at));
-        this.#buf = this.#buf.subarray(at);
-      }
-      const nl = this.#buf.indexOf(10, this.#mark.length);
-      if (nl === -1) return;
-      const [kind = '', a = 'x', b = 'x'] = this.#buf.subarray(this.#mark.length, nl).toString('latin1').split(' ');
-      this.#buf = this.#buf.subarray(nl + 1);
-      this.onMark(kind, Number(a), Number(b));
-    }
-  }
 }
 
 interface Item {

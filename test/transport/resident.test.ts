@@ -2,38 +2,14 @@
  * The resident command session (src/transport/resident.ts) against a real OpenSSH sshd on 127.0.0.1. No mocks:
  * processes are looked up in /proc, the guest loop is stopped and killed with real signals.
  */
-import { readdir, readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { SshPool } from '../../src/transport/ssh-pool.js';
 import { TransportError } from '../../src/transport/types.js';
+import { eventually, processesWith, uniqueSleep } from '../support/procs.js';
 import { startSshd, type TestSshd } from '../support/sshd.js';
 
 const signal = (ms = 10_000): AbortSignal => AbortSignal.timeout(ms);
 
-async function processesWith(needle: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replace(/\0/g, ' ');
-      if (cmdline.includes(needle)) pids.push(Number(entry));
-    } catch {
-      // Gone while we looked.
-    }
-  }
-  return pids;
-}
-
-async function eventually(check: () => Promise<boolean> | boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-const uniqueSleep = (): string => `300.${Math.floor(Math.random() * 1e9)}`;
 /** The resident loop's shell: its command line holds the script (and its helper's name). */
 const loopPids = (): Promise<number[]> => processesWith('__cbx_children()');
 

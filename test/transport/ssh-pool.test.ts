@@ -3,7 +3,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -12,38 +12,11 @@ import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { SshPool } from '../../src/transport/ssh-pool.js';
 import { TransportError } from '../../src/transport/types.js';
+import { eventually, processesWith, uniqueSleep } from '../support/procs.js';
 import { freePort, startSshd, type TestSshd } from '../support/sshd.js';
 
 const run = promisify(execFile);
 const signal = (ms = 10_000): AbortSignal => AbortSignal.timeout(ms);
-
-/** Pids of processes whose command line contains `needle` (read from /proc). */
-async function processesWith(needle: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replace(/\0/g, ' ');
-      if (cmdline.includes(needle)) pids.push(Number(entry));
-    } catch {
-      // Gone while we looked.
-    }
-  }
-  return pids;
-}
-
-/** Poll `check` every 25 ms until it is true or `ms` pass; returns whether it became true. */
-async function eventually(check: () => Promise<boolean> | boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** A unique `sleep` duration: its command line identifies the remote process. */
-const uniqueSleep = (): string => `300.${Math.floor(Math.random() * 1e9)}`;
 
 async function transportError(promise: Promise<unknown>): Promise<TransportError> {
   const err = await promise.then(
