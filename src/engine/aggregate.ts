@@ -28,6 +28,18 @@ export function worstStatus(statuses: Iterable<HealthStatus>): HealthStatus {
   return any ? worst : 'UNKNOWN';
 }
 
+/** Results this module has masked: reports are rebuilt from them (per check, per VM, thresholds, snapshots). */
+const masked = new WeakSet<CheckResult>();
+
+function redactedResult(c: CheckResult): CheckResult {
+  if (masked.has(c)) return c;
+  const message = redactText(c.message);
+  const details = redactDeep(c.details);
+  const out = message === c.message && details === c.details ? c : { ...c, message, details };
+  masked.add(out);
+  return out;
+}
+
 /**
  * A VM's report. Every report is built here, so this is where what a check captured (a server's
  * error page echoing the Authorization header, a command printing a password, a URL with a token)
@@ -37,7 +49,7 @@ export function buildVmReport(
   base: Pick<VMHealthReport, 'vm_name' | 'timestamp' | 'duration_ms'> & Partial<Pick<VMHealthReport, 'hypervisor' | 'address' | 'domain_state' | 'reason'>>,
   raw: CheckResult[],
 ): VMHealthReport {
-  const checks = raw.map((c) => ({ ...c, message: redactText(c.message), details: redactDeep(c.details) }));
+  const checks = raw.map(redactedResult);
   if (base.reason) base = { ...base, reason: redactText(base.reason) };
   const counts = countStatuses(checks.map((c) => c.status));
   // A reason with no check run (shut off, no address, libvirt error) means the VM could not be evaluated. A reason

@@ -108,14 +108,32 @@ export function redactText(text: string): string {
   return out;
 }
 
-/** A copy of `value` with every string in it (object keys kept) passed through redactText. */
+/**
+ * `value` with every string in it (object keys kept) passed through redactText: a copy where something was masked,
+ * `value` itself (not copied) where nothing was. Reports are rebuilt several times per check in a watch, so the
+ * common case, nothing to mask, allocates nothing.
+ */
 export function redactDeep<T>(value: T): T {
   if (typeof value === 'string') return redactText(value) as T;
-  if (Array.isArray(value)) return value.map((v: unknown) => redactDeep(v)) as T;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      const r = redactDeep(v);
+      if (r !== v) (out ??= value.slice())[i] = r;
+    }
+    return (out ?? value) as T;
+  }
   if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = redactDeep(v);
-    return out as T;
+    const obj = value as Record<string, unknown>;
+    let out: Record<string, unknown> | undefined;
+    for (const k in obj) {
+      if (!Object.hasOwn(obj, k)) continue;
+      const v = obj[k];
+      const r = redactDeep(v);
+      if (r !== v) (out ??= { ...obj })[k] = r;
+    }
+    return (out ?? value) as T;
   }
   return value;
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildVmReport, overallStatus, worstStatus } from '../../src/engine/aggregate.js';
 import type { CheckResult, HealthStatus } from '../../src/report.js';
+import { clearSecrets, registerSecret } from '../../src/util/redact.js';
 
 const c = (status: HealthStatus, critical = true) => ({ status, critical });
 
@@ -53,5 +54,20 @@ describe('buildVmReport with a reason', () => {
     expect(first.overall_status).toBe('DEGRADED');
     // As the thresholds and the watch rebuild it: the same verdict, without being told.
     expect(buildVmReport({ ...base, reason: first.reason! }, first.checks).overall_status).toBe('DEGRADED');
+  });
+
+  it('masks secrets in what a check captured, once: a rebuilt report keeps the masked results, raw ones are masked again', () => {
+    registerSecret('AGG-SECRET-42');
+    try {
+      const raw: CheckResult = { ...result('api', 'UNHEALTHY', 'host'), message: 'got AGG-SECRET-42', details: { body: 'AGG-SECRET-42', n: 1 } };
+      const first = buildVmReport(base, [raw]);
+      expect(first.checks[0]).toMatchObject({ message: 'got ***', details: { body: '***', n: 1 } });
+      expect(raw.message).toBe('got AGG-SECRET-42');
+      const again = buildVmReport(base, first.checks);
+      expect(again.checks[0]).toBe(first.checks[0]);
+      expect(buildVmReport(base, [{ ...raw }]).checks[0]).toMatchObject({ message: 'got ***', details: { body: '***' } });
+    } finally {
+      clearSecrets();
+    }
   });
 });

@@ -195,6 +195,17 @@ describe('redactText / redactDeep', () => {
     });
   });
 
+  it('copies only what it masks: the input is never changed, clean parts are shared, a clean value is returned as is', () => {
+    registerSecret('TOKEN-ghijkl');
+    const clean = { a: 'x', deep: { b: ['y', 2] } };
+    const input = { secret: ['fine', { s: 'TOKEN-ghijkl here' }], clean };
+    const out = redactDeep(input);
+    expect(out).toEqual({ secret: ['fine', { s: '*** here' }], clean: { a: 'x', deep: { b: ['y', 2] } } });
+    expect(input.secret[1]).toEqual({ s: 'TOKEN-ghijkl here' });
+    expect(out.clean).toBe(clean);
+    expect(redactDeep(clean)).toBe(clean);
+  });
+
   it('ignores values too short to be secrets', () => {
     registerSecret('ab');
     expect(redactText('abc')).toBe('abc');
