@@ -202,6 +202,11 @@ export interface CheckVmContext {
   signal: AbortSignal;
   /** libvirt, for the guest-agent fallback. */
   backend?: () => Promise<LibvirtBackend>;
+  /**
+   * Told of each check as soon as it has a result, as a report of that check alone (what checking the VM with only
+   * that check would have returned): the watch hands each result on without waiting for the VM's slowest check.
+   */
+  onReport?: (report: VMHealthReport) => void;
 }
 
 export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmContext): Promise<VMHealthReport> {
@@ -220,6 +225,7 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
   if (!viaAgentOnly && (target.unavailable || !target.address)) {
     const reason = target.unavailable ?? 'no address';
     const checks = vm.checks.map((c) => result(c, startedAt, 0, { status: 'UNKNOWN', message: `not run: ${reason}`, transport: 'none' }));
+    if (ctx.onReport) for (const c of checks) ctx.onReport(buildVmReport({ ...base, reason, duration_ms: 0 }, [c]));
     return buildVmReport({ ...base, reason, duration_ms: 0 }, checks);
   }
   const address = target.address ?? '';
@@ -235,8 +241,13 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
       const probeTarget = makeProbeTarget(vm.name, address, sessionOf, {
         ...(agentExec ? { agentExec, onAgent: () => (viaAgent = true) } : {}),
       });
-      const r = await runCheck(expandPlaceholders(c, address), probeTarget, ctx.signal);
-      return viaAgent ? { ...r, transport: 'agent' as const } : r;
+      const raw = await runCheck(expandPlaceholders(c, address), probeTarget, ctx.signal);
+      const r = viaAgent ? { ...raw, transport: 'agent' as const } : raw;
+      if (ctx.onReport) {
+        const reason = problem && r.details.transport_error === 'config' ? problem : guestNotReached([c], [r]);
+        ctx.onReport(buildVmReport({ ...base, ...(reason ? { reason } : {}), duration_ms: Math.round(performance.now() - t0) }, [r]));
+      }
+      return r;
     }),
   );
   // A refused SSH configuration is said once, as the VM's reason, when it kept every guest check from running.

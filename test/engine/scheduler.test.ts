@@ -198,4 +198,23 @@ describe('CheckScheduler', () => {
   it('refuses an interval that is not positive', () => {
     expect(() => new CheckScheduler<string>().sync([item('a', 0)], 0)).toThrow(/interval of a must be > 0/);
   });
+
+  it("takes a group's due checks in the config's order, however they completed; an entry synced again keeps its place", () => {
+    const s = new CheckScheduler<string>({ random: seededRandom(5) });
+    const group = (vm: string) => ['ping', 'disk', 'memory'].map((c) => ({ ...item(`${vm}/${c}`, 10_000), group: vm }));
+    s.sync([...group('a'), ...group('b')], 0);
+    let now = s.nextWake()!;
+    const first = s.takeDue(now + 5000).map((e) => e.key);
+    expect(first).toHaveLength(6);
+    // Completed in reverse order: the next period still takes them in config order, VM by VM.
+    for (const key of [...first].reverse()) s.complete(key, now + 5000);
+    s.sync([...group('a'), ...group('b')], now + 5000);
+    now = s.nextWake()!;
+    const second = s.takeDue(now + 2000).map((e) => e.key);
+    expect(second.filter((k) => k.startsWith('a/'))).toEqual(['a/ping', 'a/disk', 'a/memory']);
+    expect(second.filter((k) => k.startsWith('b/'))).toEqual(['b/ping', 'b/disk', 'b/memory']);
+    // Nothing is due twice, and nothing while running.
+    expect(s.takeDue(now + 60_000)).toEqual([]);
+    expect(s.nextWake()).toBeUndefined();
+  });
 });

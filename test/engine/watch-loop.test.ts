@@ -64,7 +64,9 @@ class World {
           return { target, resolved: resolveVm(CONFIG, name) };
         });
       },
-      runCheck: (vm, check, target, signal) => this.#run(vm, check, target, signal),
+      runChecks: async (vm, target, signal, onReport) => {
+        await Promise.all(vm.checks.map(async (check) => onReport(await this.#run(vm, check, target, signal))));
+      },
       advance: memory.advance,
       forget: (vm) => {
         this.forgotten.push(vm);

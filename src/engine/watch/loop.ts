@@ -1,7 +1,7 @@
 /**
  * The watch loop: discovery (discovery.ts: refreshed every min(interval, 30 s), and soon after a transport error)
  *   → scheduler (each VM's checks on their interval, jittered; src/engine/scheduler.ts)
- *   → one check at a time per schedule entry (`sources.runCheck`), a VM's results that finish together
+ *   → a VM's due checks in one call (`sources.runChecks`), each result handed on as it comes; those that finish together
  *     coalesced → thresholds and actions (`sources.advance`: the store, or memory)
  *   → events (events.ts) for whoever subscribed: the CLI's outputs, /metrics, later alerting.
  *
@@ -35,8 +35,11 @@ export interface WatchTarget {
 export interface WatchSources {
   /** The VMs to watch now. Throws when it cannot say (libvirt down); the first call's error ends the watch. */
   discover(): Promise<WatchTarget[]>;
-  /** Run one check of a VM once, honouring the signal. */
-  runCheck(vm: ResolvedVm, check: HealthCheck, target: VmTarget, signal: AbortSignal): Promise<VMHealthReport>;
+  /**
+   * Run the checks in `vm.checks` once, honouring the signal; `onReport` is told of each as soon as it has a
+   * result, as a report of that check alone. Resolves when all have been reported.
+   */
+  runChecks(vm: ResolvedVm, target: VmTarget, signal: AbortSignal, onReport: (report: VMHealthReport) => void): Promise<void>;
   /** Threshold a VM's results (the checks in `vm.checks`) and run the actions they call for. */
   advance: Advancer;
   /** A VM left the watch: drop what is kept for it. */
@@ -256,29 +259,43 @@ export class WatchLoop {
       const vm = this.#watched.get(name);
       if (!vm) return entries.forEach((e) => this.#finish(e));
       const target = vm.target;
-      await this.#limit(() =>
-        Promise.all(
-          entries.map(async (entry) => {
-            const check = vm.resolved.checks.find((c) => c.name === entry.data.check);
-            if (!check) return this.#finish(entry);
-            let raw: VMHealthReport;
-            try {
-              raw = await this.#sources.runCheck({ ...vm.resolved, checks: [check] }, check, target, batch.signal);
-            } catch (err) {
-              if (!this.#stop.signal.aborted) this.events.note(`${name}/${check.name}: ${(err as Error).message}`);
-              return this.#finish(entry);
-            }
-            if (batch.signal.aborted) return;
-            let p = this.#pending.get(name);
-            if (!p) {
-              p = { vm, entries: [], reports: [], timer: this.#clock.setTimeout(() => this.#track(this.#flush(name)), COALESCE_MS) };
-              this.#pending.set(name, p);
-            }
-            p.entries.push(entry);
-            p.reports.push(raw);
-          }),
-        ),
-      );
+      const checks: HealthCheck[] = [];
+      /** The entries not reported yet, by check name. */
+      const waiting = new Map<string, ScheduleEntry<Scheduled>>();
+      for (const entry of entries) {
+        const check = vm.resolved.checks.find((c) => c.name === entry.data.check);
+        if (!check) this.#finish(entry);
+        else {
+          checks.push(check);
+          waiting.set(check.name, entry);
+        }
+      }
+      if (checks.length === 0) return;
+      const onReport = (raw: VMHealthReport): void => {
+        const name0 = raw.checks[0]?.name;
+        const entry = name0 === undefined ? undefined : waiting.get(name0);
+        if (!entry || batch.signal.aborted) return;
+        waiting.delete(name0!);
+        let p = this.#pending.get(name);
+        if (!p) {
+          p = { vm, entries: [], reports: [], timer: this.#clock.setTimeout(() => this.#track(this.#flush(name)), COALESCE_MS) };
+          this.#pending.set(name, p);
+        }
+        p.entries.push(entry);
+        p.reports.push(raw);
+      };
+      // One call for the VM's due checks (one connection lookup, one batch in the guest); each result still goes on
+      // by itself, so a slow check never holds back the others'.
+      await this.#limit(async () => {
+        try {
+          await this.#sources.runChecks(checks.length === vm.resolved.checks.length ? vm.resolved : { ...vm.resolved, checks }, target, batch.signal, onReport);
+        } catch (err) {
+          if (!this.#stop.signal.aborted) this.events.note(`${name}: ${(err as Error).message}`);
+        }
+      });
+      if (batch.signal.aborted) return;
+      // Whatever was not reported (a source that failed) is rescheduled, never left running.
+      for (const entry of waiting.values()) this.#finish(entry);
     } finally {
       this.#runs.delete(batch);
     }

@@ -60,7 +60,9 @@ export function fleetSources(o: FleetSourcesOptions): WatchSources {
       );
       return targets.map((target, i) => ({ target, resolved: resolved[i]! }));
     },
-    runCheck: (vm, _check, target, signal) => checkVm(vm, target, { pool: o.pool, signal }),
+    runChecks: async (vm, target, signal, onReport) => {
+      await checkVm(vm, target, { pool: o.pool, signal, onReport });
+    },
     advance: o.advance,
     ...(o.forget ? { forget: o.forget } : {}),
   };

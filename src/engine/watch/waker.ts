@@ -6,6 +6,8 @@ export class Waker {
   #pending = false;
   /** When the current wait ends (ms), if one is under way. */
   #until: number | undefined;
+  /** The signal whose abort wakes the loop (listened to once). */
+  #listening: AbortSignal | undefined;
 
   constructor(private readonly clock: Clock) {}
 
@@ -23,6 +25,11 @@ export class Waker {
   }
 
   wait(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.#listening !== signal) {
+      // One listener per signal, not one per wait: the loop waits ~once per VM per round.
+      this.#listening = signal;
+      signal.addEventListener('abort', () => this.wake(), { once: true });
+    }
     if (this.#pending || signal.aborted) {
       this.#pending = false;
       return Promise.resolve();
@@ -31,7 +38,6 @@ export class Waker {
       // Even "now" goes through the timer queue: the loop must never spin on microtasks and starve I/O.
       const done = () => {
         this.clock.clearTimeout(timer);
-        signal.removeEventListener('abort', done);
         this.#wake = undefined;
         this.#until = undefined;
         resolve();
@@ -39,7 +45,6 @@ export class Waker {
       const wait = Math.max(1, Math.min(ms, 60_000));
       this.#until = this.clock.now() + wait;
       const timer = this.clock.setTimeout(done, wait);
-      signal.addEventListener('abort', done, { once: true });
       this.#wake = done;
     });
   }
