@@ -78,7 +78,10 @@ export interface OpenTracker {
   step: 'slot' | 'dial' | 'open';
 }
 
-/** A dial in progress, shared by every caller that needs the connection; abandoned when none waits any more. */
+/**
+ * A dial in progress, shared by every caller that needs the connection; abandoned when none waits any more, unless
+ * the guest's sshd is already answering it (see `keepsGoing`).
+ */
 export interface Dialing {
   promise: Promise<Live>;
   abort: AbortController;
@@ -146,8 +149,9 @@ export class VmConnection {
 
   /**
    * The ready connection: the current one, the one being dialled, or a new one. When `signal` aborts first, this
-   * rejects with "guest not reached" and the phase; a dial nobody waits for any more is abandoned and destroyed
-   * (connect_timeout caps a dial, it never holds up a check).
+   * rejects with "guest not reached" and the phase; a dial nobody waits for any more is abandoned and destroyed,
+   * unless the guest's sshd is already answering it (`keepsGoing`; connect_timeout caps a dial, it never holds up a
+   * check).
    */
   live(signal: AbortSignal): Promise<Live> {
     if (this.#closed) return Promise.reject(new TransportError(`VM ${this.target.vm}: the SSH pool is closed`, 'closed'));
@@ -181,9 +185,24 @@ export class VmConnection {
     if (this.#dialing === dialing) this.#dialing = undefined;
   }
 
+  /**
+   * Whether a dial nobody waits for any more goes on: only once the guest's sshd answered it (key exchange or
+   * authentication under way), and never past connect_timeout. A guest that is slow only because it (or the host) is
+   * busy then gets its connection for the next round, instead of a new dial given up at every check's deadline and
+   * never finished; a guest that does not answer at all (no TCP connection, no banner) costs nothing after the
+   * deadline. The pool's close abandons it either way.
+   */
+  static keepsGoing(dialing: Dialing): boolean {
+    return dialing.progress.phase === 'kex' || dialing.progress.phase === 'auth';
+  }
+
+  #abandonIfUnwanted(dialing: Dialing): void {
+    if (dialing.waiters === 0 && !VmConnection.keepsGoing(dialing)) dialing.abort.abort();
+  }
+
   #wait(dialing: Dialing, signal: AbortSignal): Promise<Live> {
     if (signal.aborted) {
-      if (dialing.waiters === 0) dialing.abort.abort();
+      this.#abandonIfUnwanted(dialing);
       return Promise.reject(this.notReached('dial'));
     }
     dialing.waiters++;
@@ -193,8 +212,10 @@ export class VmConnection {
         if (done) return;
         done = true;
         reject(this.notReached('dial'));
-        // Nobody waits for this dial any more: abandon it now rather than let it run to connect_timeout.
-        if (--dialing.waiters === 0) dialing.abort.abort();
+        // Nobody waits for this dial any more: abandon it now rather than let it run to connect_timeout (unless the
+        // guest's sshd is answering it: keepsGoing).
+        dialing.waiters--;
+        this.#abandonIfUnwanted(dialing);
       };
       signal.addEventListener('abort', onAbort, { once: true });
       dialing.promise.then(

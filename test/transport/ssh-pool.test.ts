@@ -356,6 +356,50 @@ describe('SshPool connection faults', () => {
     }
   });
 
+  it("a dial the guest's sshd is already answering goes on past the check's deadline and serves the next run: no new dial", async () => {
+    // A proxy that passes sshd's bytes at once but holds the client's for 1.5 s: the client sees the banner (phase
+    // kex) long before the handshake can finish, as with a guest too busy to finish it within a check's deadline.
+    const sockets: net.Socket[] = [];
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(sshd.port, '127.0.0.1');
+      sockets.push(client, upstream);
+      let held: Buffer[] | undefined = [];
+      upstream.on('data', (d: Buffer) => client.write(d));
+      client.on('data', (d: Buffer) => (held ? held.push(d) : upstream.write(d)));
+      const release = setTimeout(() => {
+        for (const b of held ?? []) upstream.write(b);
+        held = undefined;
+      }, 1500);
+      const end = () => {
+        clearTimeout(release);
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const port = (proxy.address() as net.AddressInfo).port;
+    const pool = new SshPool();
+    try {
+      // The proxy's port is not in known_hosts: the same key under a new [127.0.0.1]:port entry.
+      const session = pool.session(sshd.target({ port, connectTimeoutMs: 10_000, hostKeyPolicy: 'accept-new' }));
+      const err = await transportError(session.exec('echo a', { signal: signal(300) }));
+      expect(err.kind).toBe('timeout');
+      expect(err.phase).toBe('kex');
+      // Nobody waits for it any more, and it still finishes: the next run finds the connection open.
+      const t = Date.now();
+      while (pool.stats().open === 0 && Date.now() - t < 8000) await new Promise((r) => setTimeout(r, 50));
+      expect(pool.stats()).toMatchObject({ open: 1, connectionsOpened: 1, connectAttempts: 1 });
+      expect((await session.exec('echo b', { signal: signal(5000) })).stdout).toBe('b\n');
+      expect(pool.stats()).toMatchObject({ connectionsOpened: 1, connectAttempts: 1 });
+    } finally {
+      await pool.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => proxy.close(r));
+    }
+  });
+
   it('a TCP connect that never completes (accept queue full) → unreachable after connect_timeout', async () => {
     // A listener with backlog 0 that never accepts: once one connection waits in its queue,
     // the kernel drops further SYNs and connect() hangs, as for a filtered or vanished host.
