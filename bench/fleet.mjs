@@ -472,6 +472,19 @@ async function measure(label, args, env = {}) {
 const clonebox = [process.execPath, path.join(ROOT, 'bin', 'clonebox.js')];
 const concArgs = CONCURRENCY ? ['--concurrency', CONCURRENCY] : [];
 
+/** What the checks not HEALTHY said, counted by check and message (VM-specific text cut down): the first five. */
+function failedSample(reports) {
+  const count = new Map();
+  for (const r of reports ?? []) {
+    for (const c of r.checks) {
+      if (c.status === 'HEALTHY') continue;
+      const key = `${c.name} ${c.status}: ${c.message.replace(/vm-\d+/g, 'vm-N').replace(/127\.0\.\d+\.\d+/g, 'ADDR').slice(0, 120)}`;
+      count.set(key, (count.get(key) ?? 0) + 1);
+    }
+  }
+  return [...count].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, n]) => `${n}× ${k}`);
+}
+
 async function cbxCold(dir, cfg) {
   const m = await measure('cold', [...clonebox, 'health', 'check', '--all', '--no-store', '--config', path.join(dir, cfg), '--json', ...concArgs]);
   try {
@@ -480,6 +493,7 @@ async function cbxCold(dir, cfg) {
     m.checksOk = s.checks.healthy;
     m.failures = s.checks.total - s.checks.healthy;
     m.status = s.overall_status;
+    m.failed = failedSample(rep.reports);
   } catch {
     m.status = `exit ${m.code}: ${m.err.slice(-300)}`;
   }
@@ -599,7 +613,7 @@ const median = (xs) => {
 
 const results = []; // {n, method, phase, ...}
 function record(n, method, phase, m) {
-  const row = { n, method, phase, wall: m.wall, cpu: m.cpu, rss: m.rss, conns: m.conns, sshdCpu: m.sshdCpu, failures: m.failures ?? 0, status: m.status, checksOk: m.checksOk };
+  const row = { n, method, phase, wall: m.wall, cpu: m.cpu, rss: m.rss, conns: m.conns, sshdCpu: m.sshdCpu, failures: m.failures ?? 0, status: m.status, checksOk: m.checksOk, ...(m.failed?.length ? { failed: m.failed } : {}) };
   results.push(row);
   writeFileSync(notesFile, `${JSON.stringify(row)}\n`, { flag: 'a' });
   const ok = m.failures ? ` FAILURES=${m.failures}` : m.code && m.code !== 0 && method.startsWith('ansible') ? ` exit ${m.code}` : '';
@@ -608,6 +622,7 @@ function record(n, method, phase, m) {
       (m.status ? ` [${m.status}${m.checksOk !== undefined ? `, ${m.checksOk} ok` : ''}]` : '') +
       ok,
   );
+  for (const f of m.failed ?? []) say(`  not HEALTHY: ${f}`);
 }
 
 async function main() {

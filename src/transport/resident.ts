@@ -36,7 +36,7 @@ export const KILL_GRACE_MS = 2000;
 
 /** What the session needs from its pool. */
 export interface ResidentHost {
-  /** Open the session's channel with a slot held (ssh-pool.ts #openChannel). */
+  /** Open the session's channel with a slot held (open-channel.ts). */
   open(conn: VmConnection, signal: AbortSignal, script: string, tracker: OpenTracker): Promise<OpenedChannel>;
   /** Run commands on per-round channels. */
   fallback(conn: VmConnection, queued: QueuedExec[]): void;
