@@ -5,9 +5,10 @@
  * across watch rounds; each hop's host key is checked against its own known_hosts like any other connection.
  */
 import type { Duplex } from 'node:stream';
-import type { Client as SshClient, ClientChannel } from 'ssh2';
+import type { Client as SshClient } from 'ssh2';
 import { hostPort, type DialProgress, type JumpHopTarget, type SshTarget } from './connect.js';
 import { TransportError } from './types.js';
+import { channelAnswer } from './open-channel.js';
 
 /** What the pool gives this module for one jump host: its connection across reconnects (a VmConnection). */
 export interface JumpConnection {
@@ -93,35 +94,12 @@ export class JumpHosts {
       throw new TransportError(`${who}: ${text.startsWith('jump host ') ? text : `jump host ${last.name} not reachable: ${text}`}`, inner.kind, { cause: err });
     }
     forwarding = true;
-    const channel = await new Promise<ClientChannel>((resolve, reject) => {
-      let done = false;
-      const onAbort = (): void => {
-        if (done) return;
-        done = true;
-        reject(new TransportError(`${who}: jump host ${last.name} did not open a connection to ${where} in time`, 'timeout'));
-      };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      try {
-        live.client.forwardOut('127.0.0.1', 0, target.host, target.port, (err, ch) => {
-          if (done) {
-            if (!err) {
-              ch.on('error', () => {});
-              ch.destroy();
-            }
-            return;
-          }
-          done = true;
-          signal.removeEventListener('abort', onAbort);
-          if (err) reject(forwardError(who, last.name, where, err, live.lost));
-          else resolve(ch);
-        });
-      } catch (err) {
-        done = true;
-        signal.removeEventListener('abort', onAbort);
-        reject(forwardError(who, last.name, where, err as Error, live.lost));
-      }
-    });
+    const timedOut = (): TransportError => new TransportError(`${who}: jump host ${last.name} did not open a connection to ${where} in time`, 'timeout');
+    if (signal.aborted) throw timedOut();
+    const answer = await channelAnswer(signal, (cb) => live.client.forwardOut('127.0.0.1', 0, target.host, target.port, cb));
+    if ('aborted' in answer) throw timedOut();
+    if ('error' in answer) throw forwardError(who, last.name, where, answer.error, live.lost);
+    const { channel } = answer;
     // ssh2's channel is a Duplex; net.Socket methods that ssh2's client calls on its sock are no-ops here.
     const sock = channel as unknown as Record<string, unknown>;
     for (const name of ['setNoDelay', 'setKeepAlive', 'setTimeout', 'ref', 'unref']) sock[name] ??= () => channel;

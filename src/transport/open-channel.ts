@@ -9,6 +9,46 @@ import type { Release } from './semaphore.js';
 import { sleep, type OpenedChannel, type OpenTracker, type VmConnection } from './vm-connection.js';
 import { TransportError } from './types.js';
 
+type OpenCallback = (err: (Error & { reason?: number | string }) | undefined, channel: ClientChannel) => void;
+
+/**
+ * sshd's answer to a channel open, or `aborted` when the signal aborts first; a channel that is opened after that
+ * is closed at once. A throw from `open` counts as its error.
+ */
+export function channelAnswer(
+  signal: AbortSignal,
+  open: (cb: OpenCallback) => void,
+): Promise<{ channel: ClientChannel } | { error: Error & { reason?: number | string } } | { aborted: true }> {
+  return new Promise((resolve) => {
+    let answered = false;
+    const onAbort = (): void => {
+      if (answered) return;
+      answered = true;
+      resolve({ aborted: true });
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      open((err, channel) => {
+        if (answered) {
+          // The answer came after we gave up: close what was opened.
+          if (!err) {
+            channel.on('error', () => {});
+            channel.destroy();
+          }
+          return;
+        }
+        answered = true;
+        signal.removeEventListener('abort', onAbort);
+        resolve(err ? { error: err } : { channel });
+      });
+    } catch (err) {
+      answered = true;
+      signal.removeEventListener('abort', onAbort);
+      resolve({ error: err as Error });
+    }
+  });
+}
+
 /** Pauses before re-opening a session channel sshd refused (see openChannel). */
 const SESSION_RETRY_DELAYS_MS = [0, 10, 20, 40, 80];
 
@@ -23,7 +63,7 @@ export async function openChannel(
   conn: VmConnection,
   signal: AbortSignal,
   what: string,
-  open: (client: SshClient, cb: (err: (Error & { reason?: number | string }) | undefined, channel: ClientChannel) => void) => void,
+  open: (client: SshClient, cb: OpenCallback) => void,
   retrySessionRace: boolean,
   tracker: OpenTracker = { step: 'slot' },
   tunnelTo = '',
@@ -42,34 +82,7 @@ export async function openChannel(
       tracker.step = 'dial';
       const live = await conn.live(signal);
       tracker.step = 'open';
-      const result = await new Promise<{ channel: ClientChannel } | { error: Error & { reason?: number | string } } | { aborted: true }>((resolve) => {
-        let answered = false;
-        const onAbort = (): void => {
-          if (answered) return;
-          answered = true;
-          resolve({ aborted: true });
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        try {
-          open(live.client, (err, channel) => {
-            if (answered) {
-              // The answer came after we gave up: close what was opened.
-              if (!err) {
-                channel.on('error', () => {});
-                channel.destroy();
-              }
-              return;
-            }
-            answered = true;
-            signal.removeEventListener('abort', onAbort);
-            resolve(err ? { error: err } : { channel });
-          });
-        } catch (err) {
-          answered = true;
-          signal.removeEventListener('abort', onAbort);
-          resolve({ error: err as Error });
-        }
-      });
+      const result = await channelAnswer(signal, (cb) => open(live.client, cb));
       if ('aborted' in result) {
         const notReached = conn.notReached('open', tunnelTo);
         if (!live.lost) {
