@@ -29,7 +29,7 @@ import { MarkStream } from './batch.js';
 import { OutputCap } from './exec.js';
 import { commandLines, RESIDENT_SCRIPT } from './resident-script.js';
 import { TransportError, type ExecResult } from './types.js';
-import type { Live, OpenedChannel, OpenTracker, QueuedExec, VmConnection } from './vm-connection.js';
+import { heardFrom, type Live, type OpenedChannel, type OpenTracker, type QueuedExec, type VmConnection } from './vm-connection.js';
 
 /** How long a killed job may take to be confirmed dead before the session is dropped instead. */
 export const KILL_GRACE_MS = 2000;
@@ -320,6 +320,8 @@ export class ResidentSession {
   #finish(job: Job): void {
     clearTimeout(job.killTimer);
     if (this.#job === job) this.#job = undefined;
+    // The guest answered: no keepalive probe needed on this connection for another interval.
+    if (this.#live && !this.#live.lost) heardFrom(this.#live.client);
   }
 
   #handOver(items: Item[]): void {

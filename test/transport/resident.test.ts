@@ -2,6 +2,7 @@
  * The resident command session (src/transport/resident.ts) against a real OpenSSH sshd on 127.0.0.1. No mocks:
  * processes are looked up in /proc, the guest loop is stopped and killed with real signals.
  */
+import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { SshPool } from '../../src/transport/ssh-pool.js';
 import { TransportError } from '../../src/transport/types.js';
@@ -213,5 +214,35 @@ describe('the resident command session against a real sshd', () => {
     const session = own.session(sshd.target({ maxSessions: 1 }));
     expect((await session.exec('echo one', { signal: signal() })).stdout).toBe('one\n');
     expect(own.stats()).toMatchObject({ residentSessions: 0, commandChannels: 1 });
+  });
+
+  it('a busy session draws no keepalive probes; an idle connection still does (ServerAliveInterval semantics)', async () => {
+    // Count the probes ssh2 sends (its Protocol.ping) in this worker.
+    const Protocol = createRequire(import.meta.url)('ssh2/lib/protocol/Protocol.js') as { prototype: { ping: () => void } };
+    const ping = Protocol.prototype.ping;
+    let pings = 0;
+    Protocol.prototype.ping = function (this: unknown) {
+      pings++;
+      return ping.call(this);
+    };
+    onTestFinished(() => {
+      Protocol.prototype.ping = ping;
+    });
+    const own = new SshPool({ keepaliveMs: 400 });
+    onTestFinished(() => own.close());
+    const session = own.session(sshd.target());
+    // A job every 100 ms for 2 s (5 keepalive intervals): each answer restarts the countdown.
+    const end = Date.now() + 2000;
+    while (Date.now() < end) {
+      expect((await session.exec('echo busy', { signal: signal() })).stdout).toBe('busy\n');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(own.stats()).toMatchObject({ residentSessions: 1, connectionsOpened: 1 });
+    expect(pings).toBe(0);
+    // Idle for 3 intervals: the probes go on, and their answers keep the connection.
+    await new Promise((r) => setTimeout(r, 1400));
+    expect(pings).toBeGreaterThanOrEqual(2);
+    expect((await session.exec('echo still', { signal: signal() })).stdout).toBe('still\n');
+    expect(own.stats().connectionsOpened).toBe(1);
   });
 });

@@ -14,8 +14,9 @@ export function reconnectBackoffMs(minIntervalMs: number): number {
 
 /**
  * SSH keepalive under watch: past the shortest interval (+50 %, jitter included), so a connection the rounds keep
- * busy is never probed, and at least 15 s. ssh2 only counts exec replies as activity: with the default 15 s a
- * 30 s watch sent two probes per connection per round, about as many packets as the round's own work.
+ * busy is never probed, and at least 15 s. ssh2 counts only replies to channel requests as activity; the resident
+ * session's answers restart the countdown too (vm-connection.ts `heardFrom`). With the default 15 s, a 30 s watch
+ * sent two probes per connection per round, about as many packets as the round's own work.
  */
 export function keepaliveMsFor(minIntervalMs: number): number {
   return Math.max(15_000, Math.round(minIntervalMs * 1.5));
