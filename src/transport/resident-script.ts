@@ -173,12 +173,23 @@ export function runsInPlace(command: string): boolean {
   return !IN_PLACE_REFUSED.has(first) && !first.includes('=');
 }
 
+/** What commandLines decided for a command: the `r` line itself, or `i` / `c`. */
+const kinds = new Map<string, string>();
+
 /**
  * What to send for one command: `r N PATH` for a plain file read (N lines, 0: all), `i` for a simple command run in
  * place, `c` for anything else (its own subshell); the text follows `c`/`i` up to the terminator.
  */
 export function commandLines(command: string, nonce: string): string {
-  const read = READ_FILE.exec(command);
-  if (read) return `r ${read[1] ?? 0} ${read[2]}\n`;
-  return `${runsInPlace(command) ? 'i' : 'c'}\n${command}${command.endsWith('\n') ? '' : '\n'}@${nonce} .\n`;
+  let how = kinds.get(command);
+  if (how === undefined) {
+    const read = READ_FILE.exec(command);
+    how = read ? `r ${read[1] ?? 0} ${read[2]}\n` : runsInPlace(command) ? 'i' : 'c';
+    // The same few commands come back every round (the config's); a bound keeps odd callers from growing it.
+    if (kinds.size >= 1024) kinds.clear();
+    kinds.set(command, how);
+  }
+  if (how.length > 1) return how;
+  return `${how}\n${command}${command.endsWith('\n') ? '' : '\n'}@${nonce} .\n`;
 }
+
