@@ -191,6 +191,17 @@ describe.runIf(lab.ok)('VM lab: a real libvirt guest in netns cbx-vmlab', () => 
         memory: 'HEALTHY/agent',
         'guest-http': 'UNKNOWN/ssh-tunnel',
       });
+      // `health watch` honours it too: with SSH refused, only the agent can make these checks HEALTHY.
+      const w = await execInLabNs(
+        ['node', join(REPO, 'bin', 'clonebox.js'), 'health', 'watch', state.vm, '--config', file, '--json', '--no-store', '--rounds', '1', '--interval', '5s', '--probe', 'echo-pong', '--probe', 'memory', '--connect', state.uri],
+        { timeoutMs: 90_000 },
+      );
+      const round = w.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { type: string; checks?: { total: number; healthy: number } })
+        .find((e) => e.type === 'round');
+      expect(round?.checks, w.stdout + w.stderr).toMatchObject({ total: 2, healthy: 2 });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
