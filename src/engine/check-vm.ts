@@ -2,20 +2,16 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { ResolvedVm } from '../config/resolve.js';
 import type { HealthCheck } from '../config/schema.js';
-import { formatDuration } from '../config/duration.js';
 import type { VmTarget } from '../inventory/discover.js';
-import { isGuestLocal, probeFor, transportOf } from '../probes/registry.js';
-import { transportOutcome } from '../probes/common.js';
-import type { ProbeOutcome, ProbeTarget } from '../probes/types.js';
+import { isGuestLocal, transportOf } from '../probes/registry.js';
+import type { ProbeTarget } from '../probes/types.js';
 import type { CheckResult, VMHealthReport } from '../report.js';
 import type { SshPool, SshTarget } from '../transport/ssh-pool.js';
 import { agentExec as agentExecCommand } from '../transport/agent.js';
 import { TransportError, type ExecOptions, type ExecResult, type GuestSession } from '../transport/types.js';
 import type { LibvirtBackend } from '../inventory/types.js';
 import { buildVmReport } from './aggregate.js';
-
-/** How long past its own timeout a probe may take before the engine gives up on it. */
-export const DEADLINE_MARGIN_MS = 1000;
+import { result, runChecks } from './run-checks.js';
 
 /** Dial host:port from the hypervisor, honouring the signal. */
 export function dial(host: string, port: number, signal: AbortSignal): Promise<Socket> {
@@ -90,86 +86,6 @@ export function makeProbeTarget(vm: string, address: string, session: () => Gues
   };
 }
 
-function result(check: HealthCheck, startedAt: Date, durationMs: number, outcome: ProbeOutcome): CheckResult {
-  return {
-    name: check.name,
-    type: check.type,
-    status: outcome.status,
-    timestamp: startedAt.toISOString(),
-    duration_ms: Math.round(durationMs * 10) / 10,
-    message: outcome.message,
-    critical: check.critical,
-    transport: outcome.transport ?? transportOf(check),
-    details: outcome.details ?? {},
-  };
-}
-
-/** Checks running under each parent signal: ONE abort listener per parent, however many checks run at once. */
-const followers = new WeakMap<AbortSignal, Set<AbortController>>();
-
-/** Abort `child` when `parent` aborts, until the returned function is called. */
-function follow(parent: AbortSignal, child: AbortController): () => void {
-  if (parent.aborted) {
-    child.abort(parent.reason);
-    return () => {};
-  }
-  let set = followers.get(parent);
-  if (!set) {
-    const created = new Set<AbortController>();
-    set = created;
-    followers.set(parent, created);
-    parent.addEventListener(
-      'abort',
-      () => {
-        for (const c of created) c.abort(parent.reason);
-        created.clear();
-      },
-      { once: true },
-    );
-  }
-  const mine = set;
-  mine.add(child);
-  return () => {
-    mine.delete(child);
-  };
-}
-
-/** Run one check with its own deadline; whatever the probe does, this returns within timeout + margin. */
-export async function runCheck(check: HealthCheck, target: ProbeTarget, parent: AbortSignal): Promise<CheckResult> {
-  const startedAt = new Date();
-  const t0 = performance.now();
-  // One controller and one timer, both gone when the check is: AbortSignal.timeout's timer outlives
-  // the check and fires for nothing later (a DOMException with a stack each), and AbortSignal.any
-  // registers every check on the long-lived parent signal; at N=200 under watch that was ~8% of
-  // the client's CPU per round.
-  const controller = new AbortController();
-  const signal = controller.signal;
-  const unfollow = follow(parent, controller);
-  const deadline = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), check.timeout);
-  let timer: NodeJS.Timeout | undefined;
-  const backstop = new Promise<ProbeOutcome>((resolve) => {
-    timer = setTimeout(
-      () => resolve({ status: 'UNHEALTHY', message: `no result within ${formatDuration(check.timeout)} (probe did not stop in time)`, details: { timed_out: true } }),
-      check.timeout + DEADLINE_MARGIN_MS,
-    );
-  });
-  let outcome: ProbeOutcome;
-  try {
-    outcome = await Promise.race([probeFor(check)(check, target, signal), backstop]);
-  } catch (err) {
-    outcome =
-      err instanceof TransportError
-        ? transportOutcome(err, check.timeout)
-        : { status: 'UNKNOWN', message: `probe failed unexpectedly: ${(err as Error).message}` };
-  } finally {
-    clearTimeout(timer);
-    clearTimeout(deadline);
-    unfollow();
-  }
-  if (parent.aborted && outcome.status !== 'HEALTHY') outcome = { status: 'UNKNOWN', message: 'cancelled before it finished' };
-  return result(check, startedAt, performance.now() - t0, outcome);
-}
-
 /** How to reach a VM over SSH at an address (HostName from ~/.ssh/config wins over libvirt's address). */
 export function sshTargetFor(vm: ResolvedVm, address: string): SshTarget {
   const s = vm.ssh;
@@ -209,7 +125,31 @@ export interface CheckVmContext {
   onReport?: (report: VMHealthReport) => void;
 }
 
+/** What running a VM's checks gave: enough to build its whole report. */
+interface VmRun {
+  base: Pick<VMHealthReport, 'vm_name' | 'timestamp'> & Partial<Pick<VMHealthReport, 'hypervisor' | 'address' | 'domain_state'>>;
+  t0: number;
+  checks: CheckResult[];
+  /** Nothing ran: why. */
+  unavailable?: string;
+  problem?: string;
+}
+
+/** Check a VM: its report, with every check's result (`onReport`, if given, is told of each as it comes). */
 export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmContext): Promise<VMHealthReport> {
+  const { base, t0, checks, unavailable, problem } = await runVm(vm, target, ctx);
+  if (unavailable) return buildVmReport({ ...base, reason: unavailable, duration_ms: 0 }, checks);
+  // A refused SSH configuration is said once, as the VM's reason, when it kept every guest check from running.
+  const notReached = problem && checks.some((c) => c.details.transport_error === 'config') ? problem : guestNotReached(vm.checks, checks);
+  return buildVmReport({ ...base, ...(notReached ? { reason: notReached } : {}), duration_ms: Math.round(performance.now() - t0) }, checks);
+}
+
+/** Check a VM, telling `onReport` of each check as it comes, and nothing more: the watch needs no whole report. */
+export async function checkVmEach(vm: ResolvedVm, target: VmTarget, ctx: CheckVmContext & Required<Pick<CheckVmContext, 'onReport'>>): Promise<void> {
+  await runVm(vm, target, ctx);
+}
+
+async function runVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmContext): Promise<VmRun> {
   const startedAt = new Date();
   const t0 = performance.now();
   const base = {
@@ -226,7 +166,7 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
     const reason = target.unavailable ?? 'no address';
     const checks = vm.checks.map((c) => result(c, startedAt, 0, { status: 'UNKNOWN', message: `not run: ${reason}`, transport: 'none' }));
     if (ctx.onReport) for (const c of checks) ctx.onReport(buildVmReport({ ...base, reason, duration_ms: 0 }, [c]));
-    return buildVmReport({ ...base, reason, duration_ms: 0 }, checks);
+    return { base, t0, checks, unavailable: reason };
   }
   const address = target.address ?? '';
   let session: GuestSession | undefined;
@@ -235,24 +175,27 @@ export async function checkVm(vm: ResolvedVm, target: VmTarget, ctx: CheckVmCont
   const agentExec = agentOk
     ? async (command: string, options: ExecOptions) => agentExecCommand(await ctx.backend!(), vm.domain, command, options)
     : undefined;
+  const viaAgent: boolean[] = [];
+  // One probe target for all checks, unless the agent fallback must say which check went through the agent.
+  const shared = agentExec ? undefined : makeProbeTarget(vm.name, address, sessionOf);
+  const targetOf = (i: number): ProbeTarget =>
+    shared ?? makeProbeTarget(vm.name, address, sessionOf, { agentExec: agentExec!, onAgent: () => (viaAgent[i] = true) });
   const checks = await Promise.all(
-    vm.checks.map(async (c) => {
-      let viaAgent = false;
-      const probeTarget = makeProbeTarget(vm.name, address, sessionOf, {
-        ...(agentExec ? { agentExec, onAgent: () => (viaAgent = true) } : {}),
-      });
-      const raw = await runCheck(expandPlaceholders(c, address), probeTarget, ctx.signal);
-      const r = viaAgent ? { ...raw, transport: 'agent' as const } : raw;
-      if (ctx.onReport) {
-        const reason = problem && r.details.transport_error === 'config' ? problem : guestNotReached([c], [r]);
-        ctx.onReport(buildVmReport({ ...base, ...(reason ? { reason } : {}), duration_ms: Math.round(performance.now() - t0) }, [r]));
-      }
-      return r;
-    }),
+    runChecks(
+      vm.checks.map((c) => expandPlaceholders(c, address)),
+      targetOf,
+      ctx.signal,
+      (raw, i) => {
+        const r = viaAgent[i] ? { ...raw, transport: 'agent' as const } : raw;
+        if (ctx.onReport) {
+          const reason = problem && r.details.transport_error === 'config' ? problem : guestNotReached([vm.checks[i]!], [r]);
+          ctx.onReport(buildVmReport({ ...base, ...(reason ? { reason } : {}), duration_ms: Math.round(performance.now() - t0) }, [r]));
+        }
+        return r;
+      },
+    ),
   );
-  // A refused SSH configuration is said once, as the VM's reason, when it kept every guest check from running.
-  const notReached = problem && checks.some((c) => c.details.transport_error === 'config') ? problem : guestNotReached(vm.checks, checks);
-  return buildVmReport({ ...base, ...(notReached ? { reason: notReached } : {}), duration_ms: Math.round(performance.now() - t0) }, checks);
+  return { base, t0, checks, ...(problem ? { problem } : {}) };
 }
 
 /** Transport failures that mean the guest's sshd was never reached (not a refused tunnel, not a busy channel). */

@@ -12,7 +12,7 @@ import { ConfigError } from '../../src/config/errors.js';
 import { configJsonSchema } from '../../src/config/json-schema.js';
 import { loadConfig, loadConfigPlugins, parseConfig } from '../../src/config/load.js';
 import type { HealthCheck } from '../../src/config/schema.js';
-import { runCheck } from '../../src/engine/check-vm.js';
+import { runCheck } from '../../src/engine/run-checks.js';
 import { registerProbe, unregisterProbes, type ProbePlugin } from '../../src/probes/plugins.js';
 import type { ProbeTarget } from '../../src/probes/types.js';
 import { TransportError } from '../../src/transport/types.js';

@@ -4,7 +4,7 @@ import type { CloneboxConfig, HypervisorSettings } from '../../config/schema.js'
 import type { VmTarget } from '../../inventory/discover.js';
 import type { LibvirtBackend } from '../../inventory/types.js';
 import type { SshPool } from '../../transport/ssh-pool.js';
-import { checkVm } from '../check-vm.js';
+import { checkVmEach } from '../check-vm.js';
 import { backendOf, filterProbes, resolveAll, resolveTargets } from '../fleet.js';
 import type { Advancer } from './advance.js';
 import type { WatchSources } from './loop.js';
@@ -72,7 +72,7 @@ export function fleetSources(o: FleetSourcesOptions): WatchSources {
     },
     runChecks: async (vm, target, signal, onReport) => {
       // The libvirt connection is there for `agent_fallback` (guest commands through the guest agent when SSH fails).
-      await checkVm(vm, target, { pool: o.pool, signal, onReport, backend: backendOf(o, target) });
+      await checkVmEach(vm, target, { pool: o.pool, signal, onReport, backend: backendOf(o, target) });
     },
     advance: o.advance,
     ...(o.forget ? { forget: o.forget } : {}),
