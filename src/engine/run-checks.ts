@@ -2,6 +2,7 @@
  * Running checks within their deadlines: whatever a probe does, its check has a result within its timeout plus a
  * margin, and a cancelled run says so instead of blaming the service.
  */
+import { setMaxListeners } from 'node:events';
 import { formatDuration } from '../config/duration.js';
 import type { HealthCheck } from '../config/schema.js';
 import { transportOutcome } from '../probes/common.js';
@@ -75,6 +76,8 @@ class Deadline {
 
   constructor(parent: AbortSignal, timeoutMs: number) {
     const controller = this.controller;
+    // Each check's probe listens on the shared signal: a VM with a dozen checks is not a leak (Node warns past 10).
+    setMaxListeners(0, controller.signal);
     this.#unfollow = follow(parent, controller);
     this.#deadline = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeoutMs);
     this.#backstop = setTimeout(() => {
@@ -146,4 +149,3 @@ export function runChecks(
 export function runCheck(check: HealthCheck, target: ProbeTarget, parent: AbortSignal): Promise<CheckResult> {
   return runChecks([check], () => target, parent, (r) => r)[0]!;
 }
-

@@ -84,4 +84,19 @@ describe('checks started together', () => {
       ['slow', 'UNKNOWN', 'cancelled before it finished'],
     ]);
   });
+
+  it('a dozen checks on one deadline draw no listener-leak warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const checks = Array.from({ length: 12 }, (_, i) => check(`c${i}`, 1000, 10));
+      const results = await Promise.all(runChecks(checks, () => target, new AbortController().signal, (r) => r));
+      expect(results.every((r) => r.status === 'HEALTHY')).toBe(true);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
