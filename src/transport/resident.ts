@@ -282,7 +282,10 @@ export class ResidentSession {
       return;
     }
     if (kind === 'x') {
-      if (a === job.g && ++job.xs === 2) this.#ended(job);
+      if (a === job.g && ++job.xs === 2) {
+        this.#answered();
+        this.#ended(job);
+      }
       return;
     }
     if (kind !== 'e') return;
@@ -296,7 +299,10 @@ export class ResidentSession {
     if (job.killTimer && !item.settled && item.status === 137) {
       // Killed by our kill (it had just started when the kill came): it did not run to its end; it goes elsewhere.
       this.#handOver([item]);
-      if (job.items.every((i) => i.ends === 2)) this.#finish(job);
+      if (job.items.every((i) => i.ends === 2)) {
+        this.#answered();
+        this.#finish(job);
+      }
       return;
     }
     this.#settle(item, () =>
@@ -308,7 +314,10 @@ export class ResidentSession {
         stderrTruncated: item.err.truncated,
       } satisfies ExecResult),
     );
-    if (job.items.every((i) => i.ends === 2)) this.#finish(job);
+    if (job.items.every((i) => i.ends === 2)) {
+      this.#answered();
+      this.#finish(job);
+    }
   }
 
   /** The job ended before its last command (stopped or killed): what it did not finish goes to channels of its own. */
@@ -320,7 +329,10 @@ export class ResidentSession {
   #finish(job: Job): void {
     clearTimeout(job.killTimer);
     if (this.#job === job) this.#job = undefined;
-    // The guest answered: no keepalive probe needed on this connection for another interval.
+  }
+
+  /** The guest ended a job (its last end mark, or its stop marks): no keepalive probe is needed for another interval. */
+  #answered(): void {
     if (this.#live && !this.#live.lost) heardFrom(this.#live.client);
   }
 
