@@ -9,7 +9,7 @@
  *   ip netns exec cbx-bench node bench/watch-alloc.mjs /tmp/cbx-bench/n200/clonebox3.yaml [interval-seconds]
  */
 import { Session } from 'node:inspector/promises';
-import { runWatch } from '../dist/cli/watch.js';
+import { watchInProcess } from './watch-in-process.mjs';
 
 const [config, intervalArg = '3'] = process.argv.slice(2);
 if (!config) {
@@ -20,11 +20,9 @@ const FROM = 3;
 const TO = 5;
 const session = new Session();
 session.connect();
-let rounds = 0;
 let cpu0;
 
-async function onRound() {
-  rounds++;
+async function onRound(rounds) {
   if (rounds === FROM) {
     cpu0 = process.cpuUsage();
     await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
@@ -58,13 +56,4 @@ function report(profile, n, cpu) {
   for (const [k, v] of [...byFile].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(kb(v), k);
 }
 
-// --json lines: a round line marks the end of each round; nothing else is printed.
-const io = {
-  stdout: { isTTY: false, write: (line) => (String(line).includes('"type":"round"') && void onRound(), true) },
-  stderr: { write: () => true },
-};
-await runWatch(
-  { vms: [], config, all: true, json: true, concurrency: 32, verbose: false, acceptNewHostKeys: false, libvirtBackend: 'auto', intervalMs: Number(intervalArg) * 1000, noStore: true, rounds: TO + 1 },
-  io,
-  new AbortController().signal,
-);
+await watchInProcess({ config, intervalS: Number(intervalArg), rounds: TO + 1, onRound });

@@ -12,7 +12,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { runWatch } from '../dist/cli/watch.js';
+import { watchInProcess } from './watch-in-process.mjs';
 
 const [config, intervalArg = '3', out = 'watch.cpuprofile'] = process.argv.slice(2);
 if (!config) {
@@ -23,11 +23,9 @@ const FROM = Number(process.env.FROM ?? 10);
 const TO = Number(process.env.TO ?? 25);
 const session = new Session();
 session.connect();
-let rounds = 0;
 let cpu0;
 
-async function onRound() {
-  rounds++;
+async function onRound(rounds) {
   if (rounds === FROM) {
     await session.post('Profiler.enable');
     await session.post('Profiler.setSamplingInterval', { interval: Number(process.env.SAMPLE_US ?? 200) });
@@ -42,13 +40,4 @@ async function onRound() {
   }
 }
 
-// --json lines: a round line marks the end of each round; nothing else is printed.
-const io = {
-  stdout: { isTTY: false, write: (line) => (String(line).includes('"type":"round"') && void onRound(), true) },
-  stderr: { write: () => true },
-};
-await runWatch(
-  { vms: [], config, all: true, json: true, concurrency: 32, verbose: false, acceptNewHostKeys: false, libvirtBackend: 'auto', intervalMs: Number(intervalArg) * 1000, noStore: true, rounds: TO + 1 },
-  io,
-  new AbortController().signal,
-);
+await watchInProcess({ config, intervalS: Number(intervalArg), rounds: TO + 1, onRound });
