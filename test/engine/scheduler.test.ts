@@ -195,6 +195,39 @@ describe('CheckScheduler', () => {
     expect(s.get('api')!.nextDue).toBe(first + 6000);
   });
 
+  it('sends runs due within 2 % of their interval (at most 1 s) out together, never earlier, still spread out', () => {
+    /** Wake-ups per round over 10 rounds of `n` VMs, and how early the earliest run went. */
+    const run = (n: number, intervalMs: number, options: ConstructorParameters<typeof CheckScheduler>[0] = {}) => {
+      const s = new CheckScheduler<string>({ random: seededRandom(11), ...options });
+      s.sync(Array.from({ length: n }, (_, i) => item(`vm-${i}`, intervalMs)), 0);
+      let wakes = 0;
+      let early = 0;
+      const runs = new Map<string, number>();
+      for (let now = s.nextWake()!; now < 10 * intervalMs; now = s.nextWake()!) {
+        wakes++;
+        for (const e of s.takeDue(now)) {
+          early = Math.max(early, e.nextDue - now);
+          runs.set(e.key, (runs.get(e.key) ?? 0) + 1);
+          s.complete(e.key, now + 5);
+        }
+      }
+      return { wakesPerRound: wakes / 10, early, runs: [...runs.values()] };
+    };
+    const alone = run(200, 30_000, { gather: 0 });
+    expect(alone.early).toBe(0);
+    expect(alone.wakesPerRound).toBeGreaterThan(190); // every VM on its own
+    const together = run(200, 30_000);
+    expect(together.early).toBeGreaterThan(300);
+    expect(together.early).toBeLessThanOrEqual(600); // 2 % of 30 s
+    expect(together.wakesPerRound).toBeLessThan(40);
+    expect(together.wakesPerRound).toBeGreaterThan(10); // not one burst: the jitter still spreads them
+    // Gathering never adds or drops a run: each VM ran once per period, as alone.
+    expect(Math.min(...together.runs)).toBe(Math.min(...alone.runs));
+    expect(Math.max(...together.runs)).toBe(Math.max(...alone.runs));
+    // A long interval gathers at most 1 s ahead.
+    expect(run(50, 600_000).early).toBeLessThanOrEqual(1000);
+  });
+
   it('refuses an interval that is not positive', () => {
     expect(() => new CheckScheduler<string>().sync([item('a', 0)], 0)).toThrow(/interval of a must be > 0/);
   });
