@@ -28,6 +28,16 @@ export function worstStatus(statuses: Iterable<HealthStatus>): HealthStatus {
   return any ? worst : 'UNKNOWN';
 }
 
+/**
+ * A VM's overall status from its checks and its reason. A reason with no check run (shut off, no address, libvirt
+ * error) means the VM could not be evaluated. A reason beside checks that ran (the guest not reached, its host checks
+ * judged) leaves the verdict to those checks: so every place that rebuilds a report (thresholds, the watch) keeps it
+ * without having to be told.
+ */
+export function vmStatus(checks: readonly Pick<CheckResult, 'status' | 'critical' | 'transport'>[], reason: string | undefined): HealthStatus {
+  return reason && !checks.some((c) => c.transport !== 'none') ? 'UNKNOWN' : overallStatus(checks);
+}
+
 /** Results this module has masked: reports are rebuilt from them (per check, per VM, thresholds, snapshots). */
 const masked = new WeakSet<CheckResult>();
 
@@ -52,11 +62,7 @@ export function buildVmReport(
   const checks = raw.map(redactedResult);
   if (base.reason) base = { ...base, reason: redactText(base.reason) };
   const counts = countStatuses(checks.map((c) => c.status));
-  // A reason with no check run (shut off, no address, libvirt error) means the VM could not be evaluated. A reason
-  // beside checks that ran (the guest not reached, its host checks judged) leaves the verdict to those checks: so
-  // every place that rebuilds a report (thresholds, the watch) keeps it without having to be told.
-  const evaluated = checks.some((c) => c.transport !== 'none');
-  const overall = base.reason && !evaluated ? 'UNKNOWN' : overallStatus(checks);
+  const overall = vmStatus(checks, base.reason);
   return {
     vm_name: base.vm_name,
     ...(base.hypervisor ? { hypervisor: base.hypervisor } : {}),

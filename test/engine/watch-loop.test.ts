@@ -12,7 +12,7 @@ import { MemoryState, type ActionRunner } from '../../src/engine/watch/advance.j
 import { FakeClock } from '../../src/engine/watch/clock.js';
 import { WatchEvents, type WatchEvent } from '../../src/engine/watch/events.js';
 import { WatchLoop, type WatchOutcome, type WatchSources } from '../../src/engine/watch/loop.js';
-import { reachability } from '../../src/engine/watch/watched.js';
+import { reachability, snapshot, summarize, type WatchedVm } from '../../src/engine/watch/watched.js';
 import type { VmTarget } from '../../src/inventory/discover.js';
 import type { CheckResult, HealthStatus, VMHealthReport } from '../../src/report.js';
 
@@ -368,5 +368,42 @@ describe("reachability: what a VM's results say about reaching it", () => {
     ['host checks alone are enough for a VM not yet seen', [run([check('host')])], undefined, 'reachable'],
   ] as const)('%s', (_why, raw, current, expected) => {
     expect(reachability(raw, current)).toEqual(expected);
+  });
+});
+
+describe('summarize: the round line\'s statuses without building the fleet report', () => {
+  const res = (name: string, status: HealthStatus, critical: boolean, transport: CheckResult['transport'] = 'ssh'): CheckResult => ({
+    name,
+    type: 'command',
+    status,
+    timestamp: '2026-01-01T00:00:00.000Z',
+    duration_ms: 1,
+    message: status,
+    critical,
+    transport,
+    details: {},
+  });
+  const vm = (name: string, results: CheckResult[], reason?: string, configured = results.map((r) => r.name)): WatchedVm => ({
+    name,
+    target: { name, address: '10.0.0.1' },
+    resolved: { checks: configured.map((n) => ({ name: n })) } as unknown as ResolvedVm,
+    checks: new Map(results.map((r) => [r.name, { result: r, since: 0 }])),
+    ...(reason ? { reason } : {}),
+  });
+  const pick = (vms: readonly WatchedVm[]) => {
+    const s = snapshot(vms, 0, 0).summary;
+    return { overall_status: s.overall_status, vms: s.vms, checks: s.checks };
+  };
+
+  it.each([
+    ['all healthy', [vm('a', [res('x', 'HEALTHY', true), res('y', 'HEALTHY', false)])]],
+    ['a critical check down', [vm('a', [res('x', 'UNHEALTHY', true)]), vm('b', [res('x', 'HEALTHY', true)])]],
+    ['a non-critical check down, another unknown', [vm('a', [res('x', 'UNHEALTHY', false), res('y', 'UNKNOWN', true)]), vm('b', [res('x', 'UNKNOWN', true)])]],
+    ['a VM not run (reason, transport none)', [vm('a', [res('x', 'UNKNOWN', true, 'none')], 'the VM is shut off'), vm('b', [res('x', 'DEGRADED', true)])]],
+    ['a reason beside checks that ran', [vm('a', [res('x', 'UNKNOWN', true), res('site', 'UNHEALTHY', true, 'host')], 'guest not reached: refused')]],
+    ['a VM without results yet, a check no longer configured', [vm('a', []), vm('b', [res('x', 'HEALTHY', true), res('gone', 'UNHEALTHY', true)], undefined, ['x'])]],
+    ['no VMs', []],
+  ] as const)('%s: as the snapshot says', (_why, vms) => {
+    expect(summarize(vms)).toEqual(pick(vms));
   });
 });

@@ -15,7 +15,7 @@ import { runAction } from '../actions.js';
 import { buildFleetReport } from '../aggregate.js';
 import { sshTargetFor } from '../check-vm.js';
 import { actionStatus, advanceWithStore, type ActionOutcome } from '../stateful.js';
-import { ActionGuard, advanceReports, policyFromVms, stateKey, type ActionKind, type StateMap } from '../state.js';
+import { ActionGuard, advanceReports, policyFromVms, stateKey, type ActionKind, type PolicyLookup, type StateMap } from '../state.js';
 
 /** What one VM's results became: the thresholded report, its transitions, the actions run or held back. */
 export interface Advanced {
@@ -56,6 +56,8 @@ export function storeAdvancer(store: RoundStore, pool: SshPool, alerting?: Alert
 export class MemoryState {
   readonly #states: StateMap = new Map();
   readonly #runs = new Map<string, number[]>();
+  /** Each VM's thresholds and actions, derived once per resolved VM (the watch passes the same object every round). */
+  readonly #policies = new WeakMap<ResolvedVm, PolicyLookup>();
   #seq = 0;
 
   constructor(
@@ -69,7 +71,9 @@ export class MemoryState {
     const prev: StateMap = new Map();
     const mine = this.#states.get(vm.name);
     if (mine) prev.set(vm.name, mine);
-    const adv = advanceReports([raw], prev, policyFromVms([vm]));
+    let policy = this.#policies.get(vm);
+    if (!policy) this.#policies.set(vm, (policy = policyFromVms([vm])));
+    const adv = advanceReports([raw], prev, policy);
     const next = adv.states.get(vm.name);
     if (next) this.#states.set(vm.name, next);
     const notifications = this.alerts?.round([raw], adv.checks, [vm]) ?? [];

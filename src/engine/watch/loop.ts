@@ -23,7 +23,7 @@ import { WatchEvents, type StopEvent } from './events.js';
 import { Discovery } from './discovery.js';
 import { COALESCE_MS } from './policy.js';
 import { Waker } from './waker.js';
-import { publish, reachability, reachEvent, snapshot, type WatchedVm } from './watched.js';
+import { publish, reachability, reachEvent, snapshot, summarize, type WatchedVm } from './watched.js';
 
 /** A VM to watch: where it is, and its checks (after --probe). */
 export interface WatchTarget {
@@ -185,7 +185,7 @@ export class WatchLoop {
   #onRound(): void {
     const n = this.#scheduler.rounds;
     const now = this.#clock.now();
-    const s = this.snapshot().summary;
+    const s = summarize(this.#watched.values());
     this.events.emit({
       type: 'round',
       round: n,
@@ -232,7 +232,9 @@ export class WatchLoop {
       );
       if (checks.some((c) => c.details.transport_error !== undefined)) this.#discovery.want();
       const names = new Set(checks.map((c) => c.name));
-      const subset: ResolvedVm = { ...vm.resolved, checks: vm.resolved.checks.filter((c) => names.has(c.name)) };
+      // All of the VM's checks (the usual case): the VM itself, so what is derived from it can be kept (advance.ts).
+      const all = names.size === vm.resolved.checks.length && vm.resolved.checks.every((c) => names.has(c.name));
+      const subset: ResolvedVm = all ? vm.resolved : { ...vm.resolved, checks: vm.resolved.checks.filter((c) => names.has(c.name)) };
       const out = await this.#sources.advance(subset, vm.target, raw, this.#stop.signal);
       if (this.#watched.get(name) !== vm) return;
       const reach = reachEvent(vm, reachability(p.reports, vm.reach), this.#ts());

@@ -4,8 +4,8 @@
  */
 import type { ResolvedVm } from '../../config/resolve.js';
 import type { VmTarget } from '../../inventory/discover.js';
-import type { CheckResult, FleetReport, HealthStatus, VMHealthReport } from '../../report.js';
-import { buildFleetReport, buildVmReport } from '../aggregate.js';
+import { countStatuses, type CheckResult, type FleetReport, type HealthStatus, type VMHealthReport } from '../../report.js';
+import { buildFleetReport, buildVmReport, vmStatus, worstStatus } from '../aggregate.js';
 import { summarizeAction } from '../stateful.js';
 import type { Advanced } from './advance.js';
 import type { WatchEvent } from './events.js';
@@ -141,4 +141,20 @@ export function snapshot(watched: Iterable<WatchedVm>, startedAt: number, lastRo
   }
   reports.sort((a, b) => a.vm_name.localeCompare(b.vm_name));
   return buildFleetReport(reports, new Date(latest || startedAt), Math.max(0, lastRoundAt - startedAt));
+}
+
+/**
+ * The fleet's summary as `snapshot` would give it (the same statuses and counts), without building its reports: the
+ * watch says it at the end of every round.
+ */
+export function summarize(watched: Iterable<WatchedVm>): Pick<FleetReport['summary'], 'overall_status' | 'vms' | 'checks'> {
+  const vms: HealthStatus[] = [];
+  const checks: HealthStatus[] = [];
+  for (const vm of watched) {
+    if (vm.checks.size === 0) continue;
+    const results = vm.resolved.checks.flatMap((c) => vm.checks.get(c.name)?.result ?? []);
+    for (const r of results) checks.push(r.status);
+    vms.push(vmStatus(results, vm.reason));
+  }
+  return { overall_status: worstStatus(vms), vms: countStatuses(vms), checks: countStatuses(checks) };
 }
