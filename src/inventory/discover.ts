@@ -8,6 +8,7 @@ import { didYouMean } from '../util/did-you-mean.js';
 import { printable } from '../util/printable.js';
 import { addressProblem } from './addresses.js';
 import { LibvirtError, type AddressSource, type DomainInfo, type DomainState, type InterfaceAddress, type LibvirtBackend } from './types.js';
+import type { NativeBackend } from './native.js';
 
 export interface VmTarget {
   name: string;
@@ -109,6 +110,34 @@ export function chooseAddress(addrs: readonly InterfaceAddress[], family: 'ipv4'
   return (usable.find((a) => a.family === family) ?? usable[0])?.address;
 }
 
+/** One source's answers for many domains, from one call (the native binding's bulk lookup). */
+export interface PrefetchedAddresses {
+  source: AddressSource;
+  answers: ReadonlyMap<string, { ok: true; addresses: InterfaceAddress[] } | { ok: false; error: Error }>;
+}
+
+/** Sources answered by the host (leases, ARP), fast for every domain alike; the guest agent is asked per VM. */
+const BULK_SOURCES: ReadonlySet<AddressSource> = new Set(['lease', 'arp']);
+
+/**
+ * The first source's answers for all these domains in one libvirt call, when the backend can (native): at 200 VMs
+ * one call instead of 200 at every refresh of a watch. Undefined when it cannot or the call fails: each VM then
+ * asks on its own, as before, and says its own error.
+ */
+async function prefetch(backend: LibvirtBackend, names: readonly string[], sources: readonly AddressSource[]): Promise<PrefetchedAddresses | undefined> {
+  const source = sources[0];
+  if (names.length < 2 || source === undefined || !BULK_SOURCES.has(source) || !hasBulk(backend)) return undefined;
+  try {
+    return { source, answers: await backend.addressesForAll(names, source) };
+  } catch {
+    return undefined;
+  }
+}
+
+function hasBulk(b: LibvirtBackend): b is LibvirtBackend & Pick<NativeBackend, 'addressesForAll'> {
+  return typeof (b as Partial<NativeBackend>).addressesForAll === 'function';
+}
+
 /** Ask each source in order; the first usable address wins. */
 export async function resolveAddress(
   backend: LibvirtBackend,
@@ -117,11 +146,15 @@ export async function resolveAddress(
   family?: 'ipv4' | 'ipv6',
   nic: NicChoice = {},
   log?: (msg: string) => void,
+  /** The first source's answer, already asked for the whole fleet in one call (see `discover`). */
+  prefetched?: PrefetchedAddresses,
 ): Promise<{ address?: string; source?: AddressSource; tried: string[] }> {
   const tried: string[] = [];
   for (const source of sources) {
     try {
-      const reported = await backend.interfaceAddresses(name, source);
+      const early = prefetched?.source === source ? prefetched.answers.get(name) : undefined;
+      if (early && !early.ok) throw early.error;
+      const reported = early ? early.addresses : await backend.interfaceAddresses(name, source);
       // Only IP literals of their family are used: an agent answer is the guest's word (addresses.ts).
       const addrs = reported.filter((a) => {
         const problem = addressProblem(a.address, a.family);
@@ -188,6 +221,8 @@ export async function discover(backend: () => Promise<LibvirtBackend>, opts: Dis
   }
   const { names, missing } = selectNames(domains, opts);
   const byName = new Map(domains.map((d) => [d.name, d]));
+  const running = names.filter((n) => !opts.overrides.has(n) && byName.get(n) && !NOT_RUNNING[byName.get(n)!.state]);
+  const prefetched = await prefetch(lv, running, opts.sources);
   const limit = pLimit(opts.concurrency ?? 8);
   const resolved = await Promise.all(
     names.map((name) => limit(async (): Promise<VmTarget> => {
@@ -198,7 +233,7 @@ export async function discover(backend: () => Promise<LibvirtBackend>, opts: Dis
       const why = NOT_RUNNING[domain.state];
       if (why) return { name, state: domain.state, unavailable: why };
       try {
-        const r = await resolveAddress(lv, name, opts.sources, opts.family, opts.nics?.get(name), opts.log);
+        const r = await resolveAddress(lv, name, opts.sources, opts.family, opts.nics?.get(name), opts.log, prefetched);
         if (r.address) return { name, state: domain.state, address: r.address, addressSource: r.source! };
         return { name, state: domain.state, unavailable: `no address yet (tried ${r.tried.join('; ')})` };
       } catch (err) {

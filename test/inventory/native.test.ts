@@ -16,7 +16,8 @@ import {
   toLibvirtError,
   type NativeBackend,
 } from '../../src/inventory/native.js';
-import { LibvirtError, type InterfaceAddress } from '../../src/inventory/types.js';
+import { discover } from '../../src/inventory/discover.js';
+import { LibvirtError, type AddressSource, type InterfaceAddress, type LibvirtBackend } from '../../src/inventory/types.js';
 import { FLEET_ADDRESSES, FLEET_DOMAINS, FLEET_URI, backendContract, rejection } from './contract.js';
 
 const run = promisify(execFile);
@@ -168,6 +169,34 @@ describe.runIf(built)('native backend (built binding)', () => {
 
     it('answers an empty list with an empty map', async () => {
       expect((await backend.addressesForAll([], 'lease')).size).toBe(0);
+    });
+
+    it('serves discovery: the first host source for the whole fleet in one call, the same targets as VM by VM', async () => {
+      let perVm = 0;
+      let bulk = 0;
+      const counting = (withBulk: boolean): LibvirtBackend => ({
+        kind: 'native',
+        uri: backend.uri,
+        listDomains: () => backend.listDomains(),
+        interfaceAddresses: (d, s) => (perVm++, backend.interfaceAddresses(d, s)),
+        agentCommand: (d, c, t) => backend.agentCommand(d, c, t),
+        close: async () => {},
+        ...(withBulk ? { addressesForAll: (n: readonly string[] | null, s: AddressSource) => (bulk++, backend.addressesForAll(n, s)) } : {}),
+      });
+      const opts = { selectors: ['no-such-vm'], all: true, sources: ['lease', 'arp'] as AddressSource[], overrides: new Map([['cache-01', '10.9.9.9']]) };
+      const alone = await discover(async () => counting(false), opts);
+      expect(perVm).toBe(2); // web-01 and db-01 (cache-01 from the config; batch-01 paused, legacy-01 off)
+      perVm = 0;
+      const together = await discover(async () => counting(true), opts);
+      expect([bulk, perVm]).toEqual([1, 0]);
+      expect(together).toEqual(alone);
+      expect(together.find((t) => t.name === 'web-01')).toMatchObject({ address: '127.0.0.2', addressSource: 'lease' });
+      // The guest agent is asked VM by VM (each answer may take its own timeout), never in bulk.
+      perVm = 0;
+      bulk = 0;
+      await discover(async () => counting(true), { ...opts, sources: ['agent', 'lease'] });
+      expect(bulk).toBe(0);
+      expect(perVm).toBeGreaterThanOrEqual(2);
     });
   });
 
