@@ -10,7 +10,7 @@
  * - A run that overran its period does not cause a burst of catch-up runs: missed periods are skipped.
  * - Runs due within a moment of each other go out together: `takeDue` also takes what is due within 2 % of its
  *   interval (at most 1 s) from now. One wake-up then serves several VMs: at 200 VMs and 30 s the watch woke ~200
- *   times a round, each on cold caches after the idle, and the round's CPU fell by a fifth (bench/README.md).
+ *   times a round, each on cold caches after the idle; gathered, the round costs a third less CPU (bench/README.md).
  * - A "round" is complete when every entry has run that many times: the slowest entry sets the pace.
  * - Entries of one `group` (a VM's checks with the same interval) share their phase and each period's jitter, so
  *   they fire together (one burst on the VM's connection); each still completes and is rescheduled on its own, so
