@@ -277,6 +277,25 @@ describe('WatchLoop on a fake clock', () => {
     ]);
   });
 
+  it("thresholds a VM's results as soon as the last of its checks is in, without waiting out the coalescing window", async () => {
+    const r = rig({ vms: 1 });
+    const ac = new AbortController();
+    const run = started(r, ac.signal);
+    let startedAt: number | undefined;
+    const published = () => r.events.filter((e) => e.type === 'transition' || e.type === 'status');
+    for (let t = 0; t < 10_000 && published().length === 0; t++) {
+      if (startedAt === undefined && r.world.runs.size > 0) startedAt = r.clock.now();
+      await r.clock.advance(1);
+    }
+    // Its three checks take 40 ms each, side by side: their results are published then, not COALESCE_MS (20 ms) later.
+    expect(startedAt).toBeDefined();
+    expect(r.clock.now() - startedAt!).toBeLessThanOrEqual(r.world.checkMs + 1);
+    expect(published()).toHaveLength(3);
+    ac.abort();
+    await until(r, 'the watch to stop', () => run.outcome() !== undefined);
+    expect(r.clock.pending).toBe(0);
+  });
+
   it('keeps going when a subscriber throws: said once, the other subscribers hear everything', async () => {
     const r = rig({ rounds: 3 });
     let calls = 0;
