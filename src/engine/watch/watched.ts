@@ -115,13 +115,18 @@ export function publish(vm: WatchedVm, raw: VMHealthReport, out: Advanced, now: 
   return events;
 }
 
+/** A VM's latest result of each of its configured checks, in the config's order (checks without one left out). */
+function latestResults(vm: WatchedVm): CheckResult[] {
+  return vm.resolved.checks.flatMap((c) => vm.checks.get(c.name)?.result ?? []);
+}
+
 /** The fleet as the watch knows it now: each VM's latest result per check (VMs without any result left out). */
 export function snapshot(watched: Iterable<WatchedVm>, startedAt: number, lastRoundAt: number): FleetReport {
   const reports: VMHealthReport[] = [];
   let latest = 0;
   for (const vm of watched) {
     if (vm.checks.size === 0) continue;
-    const checks = vm.resolved.checks.flatMap((c) => vm.checks.get(c.name)?.result ?? []);
+    const checks = latestResults(vm);
     let ts = 0;
     for (const c of checks) ts = Math.max(ts, Date.parse(c.timestamp));
     latest = Math.max(latest, ts);
@@ -152,7 +157,7 @@ export function summarize(watched: Iterable<WatchedVm>): Pick<FleetReport['summa
   const checks: HealthStatus[] = [];
   for (const vm of watched) {
     if (vm.checks.size === 0) continue;
-    const results = vm.resolved.checks.flatMap((c) => vm.checks.get(c.name)?.result ?? []);
+    const results = latestResults(vm);
     for (const r of results) checks.push(r.status);
     vms.push(vmStatus(results, vm.reason));
   }
