@@ -233,9 +233,9 @@ export class WatchLoop {
       );
       if (checks.some((c) => c.details.transport_error !== undefined)) this.#discovery.want();
       const names = new Set(checks.map((c) => c.name));
+      const reported = vm.resolved.checks.filter((c) => names.has(c.name));
       // All of the VM's checks (the usual case): the VM itself, so what is derived from it can be kept (advance.ts).
-      const all = names.size === vm.resolved.checks.length && vm.resolved.checks.every((c) => names.has(c.name));
-      const subset: ResolvedVm = all ? vm.resolved : { ...vm.resolved, checks: vm.resolved.checks.filter((c) => names.has(c.name)) };
+      const subset: ResolvedVm = reported.length === vm.resolved.checks.length ? vm.resolved : { ...vm.resolved, checks: reported };
       const out = await this.#sources.advance(subset, vm.target, raw, this.#stop.signal);
       if (this.#watched.get(name) !== vm) return;
       const reach = reachEvent(vm, reachability(p.reports, vm.reach), this.#ts());
