@@ -18,7 +18,7 @@ export const DURATION_PATTERN = '^\\s*(?:\\d+(?:\\.\\d+)?|(?:\\d+(?:\\.\\d+)?(?:
 
 const defOf = (s: ZodAny) => s._zod.def as unknown as Record<string, unknown> & { type: string };
 
-/** The `Duration` of schema.ts (and its refinements): a string|number union piped into a transform. */
+/** The `Duration` of schema-values.ts (and its refinements): a string|number union piped into a transform. */
 function isDuration(s: ZodAny): boolean {
   const def = defOf(s);
   if (def.type !== 'pipe') return false;
@@ -55,7 +55,7 @@ function override(ctx: { zodSchema: ZodAny; jsonSchema: Json }): void {
   const { zodSchema: s, jsonSchema: json } = ctx;
   const def = defOf(s);
   if (isDuration(s)) {
-    // A refined Duration is schema.ts's PositiveDuration (the only refinement it has).
+    // A refined Duration is schema-values.ts's PositiveDuration (the only refinement it has).
     const positive = ((def.checks as unknown[] | undefined)?.length ?? 0) > 0;
     replace(json, { type: ['string', 'number'], pattern: DURATION_PATTERN, ...(positive ? { exclusiveMinimum: 0 } : { minimum: 0 }) });
     return;

@@ -7,6 +7,7 @@ import type { JumpHopTarget } from '../transport/connect.js';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { expandHome } from '../util/home.js';
 import { formatDuration } from './duration.js';
 import { ConfigError } from './errors.js';
 import type { CloneboxConfig, SshSettings } from './schema.js';
@@ -58,9 +59,7 @@ export interface ResolvedSsh {
   notes: string[];
 }
 
-export function expandHome(path: string): string {
-  return path === '~' ? homedir() : path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
-}
+export { expandHome };
 
 /** Without an identity file or an agent, fall back to the keys OpenSSH itself would try. */
 function defaultIdentity(): string | undefined {

@@ -1,26 +1,21 @@
 /**
  * One SSH connection to one VM: host key checked against known_hosts, key or agent auth,
  * bounded by the connect timeout, retried when sshd drops it during the handshake.
+ * The parts: identity.ts (the keys offered), host-key-policy.ts (the host key decision), dial-failure.ts (what a
+ * failed attempt tells the operator, and whether to retry).
  */
-import { readFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
-import { homedir } from 'node:os';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import type { AgentAuthMethod, Client as SshClient, ConnectConfig, ParsedKey, PublicKeyAuthMethod } from 'ssh2';
-import {
-  appendKnownHost,
-  blobKeyType,
-  checkHostKey,
-  fingerprint,
-  knownHostName,
-  readKnownHosts,
-  recordedKeyTypes,
-  type KnownHostEntry,
-} from './known-hosts.js';
+import type { Client as SshClient, ConnectConfig } from 'ssh2';
+import { expandHome } from '../util/home.js';
+import { AttemptFailure, classifyDialError, type AttemptState, type DialWords } from './dial-failure.js';
+import { hostKeyAlgorithms, verifyHostKey } from './host-key-policy.js';
+import { credentials } from './identity.js';
+import { readKnownHosts, recordedKeyTypes, type KnownHostEntry } from './known-hosts.js';
 import { phaseText, TransportError, type TransportPhase } from './types.js';
 
-const { Client, utils } = ssh2;
+const { Client } = ssh2;
 
 /** One jump host on the way to a VM (ProxyJump), first hop first. */
 export interface JumpHopTarget {
@@ -102,37 +97,7 @@ export function hostPort(target: Pick<SshTarget, 'host' | 'port'>): string {
   return target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
 }
 
-export function expandHome(file: string): string {
-  return file === '~' || file.startsWith('~/') ? homedir() + file.slice(1) : file;
-}
-
-/** Read and parse a private key, turning every way it can fail into a 'config' TransportError. */
-export async function readIdentity(file: string): Promise<Buffer> {
-  let data: Buffer;
-  try {
-    data = await readFile(expandHome(file));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw new TransportError(`cannot read the identity file ${file} (${code}); check ssh.identity_file`, 'config', { cause: err });
-  }
-  const parsed = utils.parseKey(data);
-  if (parsed instanceof Error) {
-    if (/encrypt|passphrase/i.test(parsed.message)) {
-      throw new TransportError(
-        `the identity file ${file} is protected by a passphrase; load it into ssh-agent with \`ssh-add ${file}\` and leave ssh.identity_file unset`,
-        'config',
-      );
-    }
-    throw new TransportError(`the identity file ${file} is not a private key this tool can read (${parsed.message})`, 'config');
-  }
-  const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
-  if (!key?.isPrivateKey()) {
-    throw new TransportError(`the identity file ${file} holds no private key (is it the .pub file?); check ssh.identity_file`, 'config');
-  }
-  return data;
-}
-
-// Fastest first: curve25519 kex and ed25519 host keys, as OpenSSH itself prefers. No SHA-1.
+// Fastest first: curve25519, as OpenSSH itself prefers (host key algorithms: host-key-policy.ts). No SHA-1.
 const KEX: NonNullable<NonNullable<ConnectConfig['algorithms']>['kex']> = [
   'curve25519-sha256',
   'curve25519-sha256@libssh.org',
@@ -144,43 +109,6 @@ const KEX: NonNullable<NonNullable<ConnectConfig['algorithms']>['kex']> = [
   'diffie-hellman-group16-sha512',
   'diffie-hellman-group18-sha512',
 ];
-type HostKeyAlgorithm = 'ssh-ed25519' | 'ecdsa-sha2-nistp256' | 'ecdsa-sha2-nistp384' | 'ecdsa-sha2-nistp521' | 'rsa-sha2-512' | 'rsa-sha2-256';
-const HOST_KEY_ALGORITHMS: HostKeyAlgorithm[] = [
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'rsa-sha2-512',
-  'rsa-sha2-256',
-];
-/** Signature algorithms that prove possession of a known_hosts key of this type. */
-const ALGORITHMS_FOR_KEY_TYPE: Record<string, HostKeyAlgorithm[]> = {
-  'ssh-ed25519': ['ssh-ed25519'],
-  'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
-  'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
-  'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
-  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256'],
-};
-
-/**
- * Like ssh(1): ask first for the key types already recorded for this host, so a host with both
- * an ed25519 and an rsa key recorded as rsa is verified against its rsa line, not "unknown".
- */
-export function hostKeyAlgorithms(recorded: string[]): HostKeyAlgorithm[] {
-  const first = recorded.flatMap((t) => ALGORITHMS_FOR_KEY_TYPE[t] ?? []);
-  return [...first, ...HOST_KEY_ALGORITHMS.filter((a) => !first.includes(a))];
-}
-
-/** A failed attempt and whether trying again may help. */
-class AttemptFailure {
-  constructor(
-    readonly error: TransportError,
-    readonly retryable: boolean,
-  ) {}
-}
-
-const RESET_CODES = new Set(['ECONNRESET', 'EPIPE']);
-const UNREACHABLE_CODES = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
 
 /**
  * Open one authenticated connection. Rejects with a TransportError whose message names the VM
@@ -194,39 +122,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
   const theVm = jumpHost ? 'the jump host' : 'the VM';
   const inGuest = jumpHost ? 'on the jump host' : 'in the guest';
 
-  // Keys in order (OpenSSH's several IdentityFile), then ssh-agent where allowed. A key that cannot be read is
-  // skipped when another can be used, as ssh(1) does; alone, it is the error.
-  const files = [...new Set([...(target.identityFile ? [target.identityFile] : []), ...(target.identityFiles ?? [])])];
-  const keys: { file: string; data: Buffer }[] = [];
-  let unreadable: TransportError | undefined;
-  for (const file of files) {
-    try {
-      keys.push({ file, data: await ctx.loadIdentity(file) });
-    } catch (err) {
-      if (!(err instanceof TransportError)) throw err;
-      unreadable ??= new TransportError(say(`cannot log in to ${where}: ${err.message}`), err.kind, { cause: err.cause });
-      if (files.length > 1) ctx.log(say(`skipping the identity file ${file}: ${err.message}`));
-    }
-  }
-  const agentAllowed = target.useAgent ?? files.length === 0;
-  const agent = agentAllowed ? (target.agentSocket ?? process.env.SSH_AUTH_SOCK) : undefined;
-  if (keys.length === 0 && !agent) {
-    if (unreadable) throw unreadable;
-    throw new TransportError(say(`no SSH key to log in to ${where} with; set ssh.identity_file or start ssh-agent (SSH_AUTH_SOCK)`), 'config');
-  }
-  const auth: Pick<ConnectConfig, 'privateKey' | 'agent' | 'authHandler'> = {};
-  if (keys.length === 1 && !agent) auth.privateKey = keys[0]!.data;
-  else if (keys.length === 0) auth.agent = agent;
-  else {
-    auth.agent = agent;
-    const methods: (PublicKeyAuthMethod | AgentAuthMethod)[] = keys.map((k) => ({ type: 'publickey', username: target.user, key: k.data }));
-    if (agent) methods.push({ type: 'agent', username: target.user, agent });
-    auth.authHandler = methods;
-  }
-  const credential =
-    keys.length === 0
-      ? 'every key in ssh-agent'
-      : `${keys.length === 1 ? 'the key' : 'the keys'} ${keys.map((k) => k.file).join(', ')}${agent ? ' and every key in ssh-agent' : ''}`;
+  const { auth, credential, agent } = await credentials(target, ctx.loadIdentity, ctx.log, say, where);
 
   let entries: KnownHostEntry[];
   try {
@@ -239,58 +135,6 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
   }
   const recorded = recordedKeyTypes(entries, target.host, target.port);
 
-  /** Decide on the server's host key; resolves to accept, rejects with a host-key TransportError. */
-  const verifyHostKey = async (key: Buffer): Promise<void> => {
-    const file = target.knownHostsFile;
-    const keyType = blobKeyType(key) ?? 'unknown';
-    const shown = `${keyType} ${fingerprint(key)}`;
-    const removeHint = `\`ssh-keygen -R '${knownHostName(target.host, target.port)}' -f ${file}\``;
-    const verdict = checkHostKey(entries, target.host, target.port, key);
-    switch (verdict.kind) {
-      case 'match':
-        return;
-      case 'revoked':
-        throw new TransportError(say(`the host key of ${where} (${shown}) is marked @revoked in ${file} line ${verdict.line}; refusing to connect`), 'host-key-changed');
-      case 'changed':
-        throw new TransportError(
-          say(
-            `the host key of ${where} (${shown}) does not match ${file} line ${verdict.line}; this may be a man-in-the-middle attack or a reinstalled VM — if the VM was reinstalled, remove the old line with ${removeHint}`,
-          ),
-          'host-key-changed',
-        );
-      case 'unknown': {
-        const other = verdict.otherTypes.find((o) => ALGORITHMS_FOR_KEY_TYPE[o.keyType]);
-        if (other) {
-          // We asked for the recorded type first; a server that no longer has it is suspect.
-          throw new TransportError(
-            say(
-              `${where} offered a ${shown} host key, but ${file} line ${other.line} records a ${other.keyType} key it no longer presents; this may be a man-in-the-middle attack or a reinstalled VM — if the VM was reinstalled, remove the old line with ${removeHint}`,
-            ),
-            'host-key-changed',
-          );
-        }
-        if (target.hostKeyPolicy === 'strict') {
-          throw new TransportError(
-            say(
-              `the host key of ${where} (${shown}) is not in ${file}; check it, then run with --accept-new-host-keys or \`ssh-keyscan -p ${target.port} ${target.host} >> ${file}\``,
-            ),
-            'host-key-unknown',
-          );
-        }
-        try {
-          await appendKnownHost(expandHome(file), target.host, target.port, key);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code ?? String(err);
-          throw new TransportError(say(`cannot record the host key of ${where} in ${file} (${code}); check ssh.known_hosts`), 'config', {
-            cause: err,
-          });
-        }
-        ctx.log(`VM ${target.vm}: recorded the new host key of ${where} (${shown}) in ${file}`);
-        return;
-      }
-    }
-  };
-
   const base: ConnectConfig = {
     host: target.host,
     port: target.port,
@@ -302,84 +146,13 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
     keepaliveCountMax: 3,
   };
 
-  const classify = (err: unknown, state: { tcpConnected: boolean; hostKeyError?: TransportError }): AttemptFailure => {
-    if (state.hostKeyError) return new AttemptFailure(state.hostKeyError, false);
-    // From the jump hosts (ctx.via): already says which one failed and how.
-    if (err instanceof TransportError) return new AttemptFailure(err, false);
-    const e = err as Error & { code?: string; level?: string };
-    const code = e.code ?? '';
-    if (e.level === 'client-timeout') {
-      return state.tcpConnected
-        ? new AttemptFailure(
-            new TransportError(
-              say(`sshd at ${where} accepted the connection but did not finish the SSH handshake within ${target.connectTimeoutMs} ms; check that sshd ${inGuest} is healthy, or raise ssh.connect_timeout`),
-              'timeout',
-              { cause: err },
-            ),
-            false,
-          )
-        : new AttemptFailure(
-            new TransportError(
-              say(`could not open a TCP connection to ${where} within ${target.connectTimeoutMs} ms; check that ${theVm} is running and its network is up`),
-              'unreachable',
-              { cause: err },
-            ),
-            false,
-          );
-    }
-    if (e.level === 'agent') {
-      return new AttemptFailure(
-        new TransportError(say(`cannot use ssh-agent at ${auth.agent} to log in to ${where} (${e.message}); start ssh-agent and ssh-add a key, or set ssh.identity_file`), 'config', {
-          cause: err,
-        }),
-        false,
-      );
-    }
-    if (e.level === 'client-authentication') {
-      return new AttemptFailure(
-        new TransportError(
-          say(`sshd at ${where} refused ${credential} for user ${target.user}; add its public key to ~${target.user}/.ssh/authorized_keys ${inGuest}`),
-          'auth',
-          { cause: err },
-        ),
-        false,
-      );
-    }
-    if (code === 'ECONNREFUSED') {
-      return new AttemptFailure(
-        new TransportError(say(`nothing accepts SSH connections at ${where} (connection refused); check that sshd runs ${inGuest} and the port is right`), 'refused', {
-          cause: err,
-        }),
-        false,
-      );
-    }
-    if (UNREACHABLE_CODES.has(code)) {
-      return new AttemptFailure(
-        new TransportError(say(`cannot reach ${where} (${code}); check that ${theVm} is running and its network is up`), 'unreachable', { cause: err }),
-        false,
-      );
-    }
-    if (RESET_CODES.has(code) || /Connection lost before handshake|closed before ready/.test(e.message)) {
-      return new AttemptFailure(
-        new TransportError(
-          say(`sshd at ${where} closed the connection during the SSH handshake (too many connections at once? see MaxStartups in sshd_config); try again`),
-          'closed',
-          { cause: err },
-        ),
-        true,
-      );
-    }
-    return new AttemptFailure(
-      new TransportError(say(`the SSH handshake with ${where} failed (${e.message}); check sshd's log ${inGuest}`), 'closed', { cause: err }),
-      false,
-    );
-  };
+  const words: DialWords = { say, where, theVm, inGuest, connectTimeoutMs: target.connectTimeoutMs, user: target.user, credential, ...(agent ? { agent } : {}) };
 
   const progress: DialProgress = ctx.progress ?? { phase: 'tcp' };
   const attempt = (timeoutMs: number): Promise<SshClient> =>
     new Promise<SshClient>((resolve, reject) => {
       const client = new Client();
-      const state: { tcpConnected: boolean; hostKeyError?: TransportError } = { tcpConnected: false };
+      const state: AttemptState = { tcpConnected: false };
       let settled = false;
       const started = Date.now();
       // Our own socket (or a stream through the jump hosts), so the phase is known: TCP up, then the first
@@ -410,7 +183,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
         if (settled) return;
         settled = true;
         cleanup();
-        reject(classify(err, state));
+        reject(classifyDialError(err, state, words));
       };
       const onFirstData = (): void => {
         if (progress.phase === 'banner') progress.phase = 'kex';
@@ -480,7 +253,7 @@ export async function connect(target: SshTarget, ctx: ConnectContext): Promise<S
           sock: stream,
           readyTimeout: Math.max(1, Math.round(remainingMs)),
           hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
-            verifyHostKey(key).then(
+            verifyHostKey(target, entries, key, { say, where, log: ctx.log }).then(
               () => verify(true),
               (err: unknown) => {
                 state.hostKeyError =

@@ -7,7 +7,8 @@
  * held), resident.ts (the long-lived command session, the default), per-round.ts (channels opened for the round: the
  * fallback), tunnel.ts (guest TCP), jump.ts (jump hosts).
  */
-import { hostPort, readIdentity, type SshTarget } from './connect.js';
+import { hostPort, type SshTarget } from './connect.js';
+import { readIdentity } from './identity.js';
 import { BACKOFF_MAX_MS, targetKey, VmConnection, type QueuedExec } from './vm-connection.js';
 import { JumpHosts } from './jump.js';
 import { openChannel } from './open-channel.js';

@@ -13,7 +13,7 @@ import {
   recordedKeyTypes,
   type HostKeyVerdict,
 } from '../../src/transport/known-hosts.js';
-import { hostKeyAlgorithms } from '../../src/transport/connect.js';
+import { hostKeyAlgorithms } from '../../src/transport/host-key-policy.js';
 
 /** An SSH public key blob: string type, then some bytes standing in for the key. */
 function blob(type: string, seed: string): Buffer {
