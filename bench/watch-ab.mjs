@@ -5,8 +5,11 @@
  * change under ~20 %; side by side it hits both alike. Compare two checkouts, or one with different node flags.
  * Needs a fleet: `bench/fleet --sizes 200 --methods cbx --serve 1200`.
  *
- *   ip netns exec cbx-bench node bench/watch-ab.mjs CONFIG INTERVAL_S ROUNDS SKIP 'BIN_A[|node-flag|NAME=value…]' 'BIN_B[|…]'
+ *   ip netns exec cbx-bench node bench/watch-ab.mjs CONFIG INTERVAL_S ROUNDS SKIP 'BIN_A[|node-flag|NAME=value|+arg…]' 'BIN_B[|…]'
  *   e.g. … /tmp/cbx-bench/n200/clonebox3.yaml 30 12 2 /tmp/old/bin/clonebox bin/clonebox
+ *
+ * Tokens after BIN: `NAME=value` is the run's environment, `+ARG` an argument of its `health watch` (`+--config=F`
+ * replaces CONFIG for that run), anything else a node flag.
  *
  * Prints each run's mean CPU (s) and faults per round over the rounds after SKIP, and each round's CPU.
  */
@@ -31,9 +34,12 @@ function watch(spec) {
   // NAME=value tokens are the run's environment; the others, node flags.
   const isEnv = (t) => /^[A-Z_][A-Z0-9_]*=/.test(t);
   const env = Object.fromEntries(rest.filter(isEnv).map((t) => [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)]));
-  const flags = rest.filter((t) => !isEnv(t));
+  // +ARG tokens go to the clonebox command line (e.g. `+--config=other.yaml` for a run with its own config).
+  const cli = rest.filter((t) => t.startsWith('+')).map((t) => t.slice(1));
+  const flags = rest.filter((t) => !isEnv(t) && !t.startsWith('+'));
+  const own = cli.some((t) => t.startsWith('--config'));
   return new Promise((resolve) => {
-    const args = [...flags, bin, 'health', 'watch', '--all', '--no-store', '--json', '--interval', `${intervalS}s`, '--rounds', rounds, '--config', config];
+    const args = [...flags, bin, 'health', 'watch', '--all', '--no-store', '--json', '--interval', `${intervalS}s`, '--rounds', rounds, ...(own ? [] : ['--config', config]), ...cli];
     const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ...env } });
     // Bounded: the rounds plus a margin, then it is stopped.
     const stop = setTimeout(() => c.kill('SIGINT'), (Number(rounds) + 2) * Number(intervalS) * 1500 + 60_000);
