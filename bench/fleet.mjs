@@ -109,7 +109,8 @@ function cleanup() {
   }
   if (!KEEP) spawnSync('ip', ['netns', 'del', NS], { stdio: 'ignore' });
   // Empty once sshd's processes are gone; a later run reuses it if they are not yet.
-  if (sshdCgroup) spawnSync('sh', ['-c', `sleep 0.5; rmdir ${sshdCgroup.dir}`], { stdio: 'ignore' });
+  const groups = [sshdCgroup, clientCgroup].filter(Boolean).map((g) => g.dir);
+  if (groups.length) spawnSync('sh', ['-c', `sleep 0.5; rmdir ${groups.join(' ')}`], { stdio: 'ignore' });
 }
 process.on('exit', cleanup);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
@@ -140,24 +141,25 @@ function procStat(pid) {
 function allPids() {
   return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
 }
-/** CPU seconds of a process tree: every live member's own + reaped children's time (each second once). */
 /**
  * sshd's CPU (its connections, the guests' shells and what they ran, exited processes included), in seconds: from a
  * cgroup of its own when one can be made (cgroup v1 cpuacct or v2 cpu.stat: exact), else from its process tree in
  * /proc, whose per-process times are whole ticks (10 ms): on a fast machine a steady round's few ms per connection
- * and per guest shell round down to 0 there.
+ * and per guest shell round down to 0 there (bench/sshd-cpu.mjs, on the lab, still reads /proc and under-counts so).
  */
 let sshdCgroup; // { dir, read(dir) }
-function sshdCgroupFor(pid) {
+/** The clients' cgroup: ControlMaster's masters detach from the client's tree, but not from its cgroup. */
+let clientCgroup;
+function cgroupFor(name, pid) {
   const kinds = [
-    { dir: '/sys/fs/cgroup/cpuacct/cbx-bench-sshd', read: (d) => Number(readFileSync(`${d}/cpuacct.usage`, 'utf8')) / 1e9 },
-    { dir: '/sys/fs/cgroup/cbx-bench-sshd', read: (d) => Number(/usage_usec (\d+)/.exec(readFileSync(`${d}/cpu.stat`, 'utf8'))?.[1]) / 1e6 },
+    { dir: `/sys/fs/cgroup/cpuacct/${name}`, read: (d) => Number(readFileSync(`${d}/cpuacct.usage`, 'utf8')) / 1e9 },
+    { dir: `/sys/fs/cgroup/${name}`, read: (d) => Number(/usage_usec (\d+)/.exec(readFileSync(`${d}/cpu.stat`, 'utf8'))?.[1]) / 1e6 },
   ];
   for (const k of kinds) {
     try {
       if (!existsSync(path.join(path.dirname(k.dir), 'cgroup.procs'))) continue;
       mkdirSync(k.dir, { recursive: true });
-      writeFileSync(path.join(k.dir, 'cgroup.procs'), String(pid));
+      if (pid) writeFileSync(path.join(k.dir, 'cgroup.procs'), String(pid));
       if (!Number.isFinite(k.read(k.dir))) continue;
       return k;
     } catch {}
@@ -173,6 +175,7 @@ function sshdCpuNow() {
   return treeCpu(sshdPid).cpu;
 }
 
+/** CPU seconds of a process tree: every live member's own + reaped children's time (each second once). */
 function treeCpu(rootPid) {
   const stats = new Map();
   for (const pid of allPids()) {
@@ -302,8 +305,9 @@ function setup() {
   started.add(sshd);
   sshdPid = sshd.pid; // ip netns exec execs: this is sshd's own pid
   // Before its first connection: every process it forks inherits the cgroup.
-  sshdCgroup = sshdCgroupFor(sshdPid);
-  say(`sshd CPU from ${sshdCgroup ? `the cgroup ${sshdCgroup.dir}` : 'its process tree in /proc (10 ms per process resolution)'}`);
+  sshdCgroup = cgroupFor('cbx-bench-sshd', sshdPid);
+  clientCgroup = cgroupFor('cbx-bench-clients');
+  say(`sshd and client CPU from ${sshdCgroup && clientCgroup ? `the cgroups ${sshdCgroup.dir}, ${clientCgroup.dir}` : 'process trees in /proc (10 ms per process resolution)'}`);
   const http = spawn(
     'ip',
     ['netns', 'exec', NS, process.execPath, '-e', "require('http').createServer((q,s)=>s.end('ok\\n')).listen(8080,'0.0.0.0')"],
@@ -462,8 +466,8 @@ async function settle() {
 
 /**
  * Run `argv` inside the namespace under /usr/bin/time. Wall from here (includes `ip netns exec`, ~2 ms,
- * the same for every method). Client CPU = the process tree's user+sys (+ ControlMaster processes'
- * CPU, which detach from it). RSS = the largest process's peak (+ masters' RSS when they exist).
+ * the same for every method). Client CPU = the clients' cgroup's CPU over the run (exact, ControlMaster's masters
+ * included), or without cgroups the process tree's user+sys + the masters' (whole ticks per process). RSS = the largest process's peak (+ masters' RSS when they exist).
  */
 async function measure(label, args, env = {}) {
   await settle();
@@ -471,10 +475,13 @@ async function measure(label, args, env = {}) {
   const masters0 = new Set(masterPids());
   const mcpu0 = pidsCpu(masters0);
   const sshd0 = sshdCpuNow();
+  const client0 = clientCgroup?.read(clientCgroup.dir);
   const acc0 = acceptedCount();
   const t0 = performance.now();
   const r = await new Promise((resolve) => {
-    const c = spawn('ip', [...inNs, '/usr/bin/time', '-f', '%e %U %S %M', '-o', timeFile, ...args], {
+    const argv = ['ip', ...inNs, '/usr/bin/time', '-f', '%e %U %S %M', '-o', timeFile, ...args];
+    // In the clients' cgroup before it starts anything (so are the masters it leaves behind).
+    const c = spawn(clientCgroup ? 'sh' : argv[0], clientCgroup ? ['-c', `echo $$ > ${clientCgroup.dir}/cgroup.procs && exec "$@"`, 'sh', ...argv] : argv.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
     });
@@ -502,7 +509,7 @@ async function measure(label, args, env = {}) {
   let rss = NaN;
   try {
     const [, u, s, m] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
-    cpu = u + s + mcpu;
+    cpu = client0 !== undefined ? clientCgroup.read(clientCgroup.dir) - client0 : u + s + mcpu;
     rss = m / 1024 + (masters.length ? mrss : 0);
   } catch {}
   const failures = (r.err.match(/FAIL /g) ?? []).length;
