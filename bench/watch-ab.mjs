@@ -31,10 +31,10 @@ function stat(pid) {
 
 function watch(spec) {
   const [bin, ...rest] = spec.split('|');
-  // NAME=value tokens are the run's environment; the others, node flags.
+  // NAME=value tokens are the run's environment, +ARG tokens its watch's arguments (`+--config=other.yaml` for a run
+  // with its own config); the others, node flags.
   const isEnv = (t) => /^[A-Z_][A-Z0-9_]*=/.test(t);
   const env = Object.fromEntries(rest.filter(isEnv).map((t) => [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)]));
-  // +ARG tokens go to the clonebox command line (e.g. `+--config=other.yaml` for a run with its own config).
   const cli = rest.filter((t) => t.startsWith('+')).map((t) => t.slice(1));
   const flags = rest.filter((t) => !isEnv(t) && !t.startsWith('+'));
   const own = cli.some((t) => t.startsWith('--config'));
