@@ -3,10 +3,14 @@
  * `tls: true` (port 465), AUTH when a username is given. The Message-ID derives from the notification id, so
  * a retried delivery is the same message to any mail system that de-duplicates.
  */
-import nodemailer from 'nodemailer';
 import type { EmailProvider } from '../../config/schema.js';
 import { DeliveryError, type AlertNotification, type NotificationProvider } from '../types.js';
 import { slackTitle } from './slack.js';
+
+// Loaded on the first e-mail sent, not by every command that reads the config (~60 modules).
+type Nodemailer = typeof import('nodemailer').default;
+let loaded: Promise<Nodemailer> | undefined;
+const mailer = (): Promise<Nodemailer> => (loaded ??= import('nodemailer').then((m) => m.default));
 
 export function emailSubject(n: AlertNotification): string {
   return `[clonebox] ${slackTitle(n)}`;
@@ -37,7 +41,7 @@ export function emailProvider(cfg: EmailProvider): NotificationProvider {
     timeoutMs: cfg.timeout,
     secrets,
     send: async (n, signal) => {
-      const transport = nodemailer.createTransport({
+      const transport = (await mailer()).createTransport({
         host: cfg.host,
         port: cfg.port,
         secure: cfg.tls,
