@@ -1,7 +1,7 @@
 /** The checks of `.clonebox.yaml` (one schema per built-in type) and the actions they run: part of schema.ts. */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { compileRegex, Count, Duration, JsonValue, Percent, Port, PositiveDuration, RegexText } from './schema-values.js';
+import { Count, Duration, JsonValue, Percent, Port, PositiveDuration, RegexText } from './schema-values.js';
 
 /**
  * What to run on a hard transition (docs/state.md). A plain string runs in the guest over the VM's
