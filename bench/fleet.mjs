@@ -481,7 +481,7 @@ async function measure(label, args, env = {}) {
   const r = await new Promise((resolve) => {
     const argv = ['ip', ...inNs, '/usr/bin/time', '-f', '%e %U %S %M', '-o', timeFile, ...args];
     // In the clients' cgroup before it starts anything (so are the masters it leaves behind).
-    const c = spawn(clientCgroup ? 'sh' : argv[0], clientCgroup ? ['-c', `echo $$ > ${clientCgroup.dir}/cgroup.procs && exec "$@"`, 'sh', ...argv] : argv.slice(1), {
+    const c = spawn(clientCgroup ? 'sh' : argv[0], clientCgroup ? ['-c', `echo $$ 2>/dev/null > ${clientCgroup.dir}/cgroup.procs; exec "$@"`, 'sh', ...argv] : argv.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
     });
