@@ -7,8 +7,15 @@ import pLimit from 'p-limit';
 import { didYouMean } from '../util/did-you-mean.js';
 import { printable } from '../util/printable.js';
 import { addressProblem } from './addresses.js';
-import { LibvirtError, type AddressSource, type DomainInfo, type DomainState, type InterfaceAddress, type LibvirtBackend } from './types.js';
-import type { NativeBackend } from './native.js';
+import {
+  LibvirtError,
+  type AddressSource,
+  type DomainAddressesResult,
+  type DomainInfo,
+  type DomainState,
+  type InterfaceAddress,
+  type LibvirtBackend,
+} from './types.js';
 
 export interface VmTarget {
   name: string;
@@ -113,7 +120,7 @@ export function chooseAddress(addrs: readonly InterfaceAddress[], family: 'ipv4'
 /** One source's answers for many domains, from one call (the native binding's bulk lookup). */
 export interface PrefetchedAddresses {
   source: AddressSource;
-  answers: ReadonlyMap<string, { ok: true; addresses: InterfaceAddress[] } | { ok: false; error: Error }>;
+  answers: ReadonlyMap<string, DomainAddressesResult>;
 }
 
 /** Sources answered by the host (leases, ARP), fast for every domain alike; the guest agent is asked per VM. */
@@ -126,16 +133,12 @@ const BULK_SOURCES: ReadonlySet<AddressSource> = new Set(['lease', 'arp']);
  */
 async function prefetch(backend: LibvirtBackend, names: readonly string[], sources: readonly AddressSource[]): Promise<PrefetchedAddresses | undefined> {
   const source = sources[0];
-  if (names.length < 2 || source === undefined || !BULK_SOURCES.has(source) || !hasBulk(backend)) return undefined;
+  if (names.length < 2 || source === undefined || !BULK_SOURCES.has(source) || !backend.addressesForAll) return undefined;
   try {
     return { source, answers: await backend.addressesForAll(names, source) };
   } catch {
     return undefined;
   }
-}
-
-function hasBulk(b: LibvirtBackend): b is LibvirtBackend & Pick<NativeBackend, 'addressesForAll'> {
-  return typeof (b as Partial<NativeBackend>).addressesForAll === 'function';
 }
 
 /** Ask each source in order; the first usable address wins. */
@@ -221,17 +224,24 @@ export async function discover(backend: () => Promise<LibvirtBackend>, opts: Dis
   }
   const { names, missing } = selectNames(domains, opts);
   const byName = new Map(domains.map((d) => [d.name, d]));
-  const running = names.filter((n) => !opts.overrides.has(n) && byName.get(n) && !NOT_RUNNING[byName.get(n)!.state]);
-  const prefetched = await prefetch(lv, running, opts.sources);
+  // What needs no address lookup is settled first; the running domains left are asked about (in one call where the
+  // backend can: `prefetch`).
+  const settled = new Map<string, VmTarget>();
+  const running: DomainInfo[] = [];
+  for (const name of names) {
+    const override = opts.overrides.get(name);
+    const domain = byName.get(name);
+    const why = domain ? NOT_RUNNING[domain.state] : undefined;
+    if (override) settled.set(name, { name, address: override, addressSource: 'config', ...(domain ? { state: domain.state } : {}) });
+    else if (!domain) settled.set(name, { name, unavailable: `libvirt has no domain named "${name}"` });
+    else if (why) settled.set(name, { name, state: domain.state, unavailable: why });
+    else running.push(domain);
+  }
+  const prefetched = await prefetch(lv, running.map((d) => d.name), opts.sources);
   const limit = pLimit(opts.concurrency ?? 8);
-  const resolved = await Promise.all(
-    names.map((name) => limit(async (): Promise<VmTarget> => {
-      const override = opts.overrides.get(name);
-      const domain = byName.get(name);
-      if (override) return { name, address: override, addressSource: 'config', ...(domain ? { state: domain.state } : {}) };
-      if (!domain) return { name, unavailable: `libvirt has no domain named "${name}"` };
-      const why = NOT_RUNNING[domain.state];
-      if (why) return { name, state: domain.state, unavailable: why };
+  const looked = await Promise.all(
+    running.map((domain) => limit(async (): Promise<VmTarget> => {
+      const name = domain.name;
       try {
         const r = await resolveAddress(lv, name, opts.sources, opts.family, opts.nics?.get(name), opts.log, prefetched);
         if (r.address) return { name, state: domain.state, address: r.address, addressSource: r.source! };
@@ -241,5 +251,6 @@ export async function discover(backend: () => Promise<LibvirtBackend>, opts: Dis
       }
     })),
   );
-  return [...resolved, ...missing];
+  const byLookup = new Map(looked.map((t) => [t.name, t]));
+  return [...names.map((name) => settled.get(name) ?? byLookup.get(name)!), ...missing];
 }

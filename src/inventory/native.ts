@@ -21,6 +21,7 @@ import { asFailure, toLibvirtError } from './native-errors.js';
 import {
   LibvirtError,
   type AddressSource,
+  type DomainAddressesResult,
   type DomainInfo,
   type DomainState,
   type InterfaceAddress,
@@ -30,6 +31,7 @@ import {
 export { isGuestLocalAddress };
 export * from './native-binding.js';
 export { toLibvirtError } from './native-errors.js';
+export type { DomainAddressesResult } from './types.js';
 
 // ------------------------------------------------------------------ mapping
 
@@ -75,10 +77,6 @@ export function toInterfaceAddresses(interfaces: readonly NativeInterface[], sou
 
 // ------------------------------------------------------------------ the backend
 
-export type DomainAddressesResult =
-  | { ok: true; addresses: InterfaceAddress[] }
-  | { ok: false; error: LibvirtError };
-
 export interface NativeBackend extends LibvirtBackend {
   readonly kind: 'native';
   /** Version of the libvirt.so in use, for verbose output. */
@@ -86,7 +84,7 @@ export interface NativeBackend extends LibvirtBackend {
   /**
    * Addresses of many domains in one call to the binding (null: every domain, inactive ones
    * answering 'not-running'). A domain's failure is its own entry, never a rejection; the
-   * promise rejects only when libvirt cannot be reached or cannot list domains.
+   * promise rejects only when libvirt cannot be reached or cannot list domains. Always there.
    */
   addressesForAll(
     names: readonly string[] | null,

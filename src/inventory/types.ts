@@ -43,6 +43,9 @@ export class LibvirtError extends Error {
   }
 }
 
+/** One domain's answer in a lookup of many: its addresses, or its own error. */
+export type DomainAddressesResult = { ok: true; addresses: InterfaceAddress[] } | { ok: false; error: LibvirtError };
+
 export interface LibvirtBackend {
   /** 'virsh' or 'native', for verbose output. */
   readonly kind: 'virsh' | 'native';
@@ -53,5 +56,10 @@ export interface LibvirtBackend {
   interfaceAddresses(domain: string, source: AddressSource): Promise<InterfaceAddress[]>;
   /** One QEMU guest-agent command (JSON text) → the agent's JSON reply text. Needs a read-write connection. */
   agentCommand(domain: string, command: string | object, timeoutSeconds?: number): Promise<string>;
+  /**
+   * Addresses of many domains from one source in one call (null: every domain), when the backend can (native): a
+   * domain's failure is its own entry; rejects only when libvirt cannot be reached or cannot list domains.
+   */
+  addressesForAll?(names: readonly string[] | null, source: AddressSource, opts?: { concurrency?: number }): Promise<Map<string, DomainAddressesResult>>;
   close(): Promise<void>;
 }
