@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { PluginError, registrarFor, registeredProbes, type RegisteredProbe } from '../probes/plugins.js';
 import { ConfigError, type ConfigProblem } from './errors.js';
-import { expandHome } from './resolve.js';
+import { expandHome } from '../util/home.js';
 
 /** One `plugins:` entry as written, with where it is in the file. */
 export interface PluginEntry {

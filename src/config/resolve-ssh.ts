@@ -59,8 +59,6 @@ export interface ResolvedSsh {
   notes: string[];
 }
 
-export { expandHome };
-
 /** Without an identity file or an agent, fall back to the keys OpenSSH itself would try. */
 function defaultIdentity(): string | undefined {
   if (process.env.SSH_AUTH_SOCK) return undefined;

@@ -3,7 +3,7 @@ import type { AddressSource } from '../inventory/types.js';
 import type { CloneboxConfig, HealthCheck, HypervisorSettings } from './schema.js';
 import { resolveSsh, type ResolvedSsh, type SshConfigCache } from './resolve-ssh.js';
 
-export { expandHome, describeSsh, SshConfigCache, type ResolvedSsh, type JumpHop } from './resolve-ssh.js';
+export { describeSsh, SshConfigCache, type ResolvedSsh, type JumpHop } from './resolve-ssh.js';
 
 export interface ResolvedVm {
   /** As shown everywhere: `web-1`, or `hv1/web-1` with several hypervisors. */

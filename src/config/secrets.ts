@@ -8,7 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { isScalar, visit, type Document } from 'yaml';
 import { registerSecret } from '../util/redact.js';
-import { expandHome } from './resolve.js';
+import { expandHome } from '../util/home.js';
 
 /** A secret file larger than this is not a secret but a mistake (a log, a binary). */
 export const MAX_SECRET_FILE_BYTES = 64 * 1024;
