@@ -467,7 +467,8 @@ async function settle() {
 /**
  * Run `argv` inside the namespace under /usr/bin/time. Wall from here (includes `ip netns exec`, ~2 ms,
  * the same for every method). Client CPU = the clients' cgroup's CPU over the run (exact, ControlMaster's masters
- * included), or without cgroups the process tree's user+sys + the masters' (whole ticks per process). RSS = the largest process's peak (+ masters' RSS when they exist).
+ * included), or without cgroups the process tree's user+sys + the masters' (whole ticks per process). RSS = the
+ * largest process's peak (+ masters' RSS when they exist).
  */
 async function measure(label, args, env = {}) {
   await settle();
