@@ -174,7 +174,7 @@ describe.runIf(lab.ok)('VM lab: a real libvirt guest in netns cbx-vmlab', () => 
   });
 
   it('with SSH closed, guest probes fall back to the guest agent when allowed, and say so', async (ctx) => {
-    if (!state.guestAgent) ctx.skip();
+    if (!state.guestAgent) ctx.skip('the image has no qemu-ga (apt-get install qemu-guest-agent, then rebuild)');
     const dir = mkdtempSync(join(tmpdir(), 'clonebox-vm-'));
     try {
       const file = join(dir, '.clonebox.yaml');
